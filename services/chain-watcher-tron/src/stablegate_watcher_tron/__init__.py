@@ -1,0 +1,1 @@
+"""The Tron watcher. Not built yet: it comes with the multi-chain issue."""
