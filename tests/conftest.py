@@ -16,7 +16,7 @@ import pytest
 
 from stablegate_common.config import BusSettings, DatabaseSettings
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures.bus", "tests.fixtures.anvil", "tests.fixtures.watcher"]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
