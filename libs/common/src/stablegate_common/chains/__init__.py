@@ -1,0 +1,22 @@
+"""Chain clients: one protocol (`ChainClient`) that the watcher engine scans through, and
+its implementations (`evm.EvmClient` for Ethereum and BSC; Tron has its own)."""
+
+from stablegate_common.chains.base import (
+    BlockHeader,
+    BlockNotFound,
+    ChainClient,
+    ChainError,
+    ChainUnavailable,
+    RangeTooLarge,
+    TokenTransfer,
+)
+
+__all__ = [
+    "BlockHeader",
+    "BlockNotFound",
+    "ChainClient",
+    "ChainError",
+    "ChainUnavailable",
+    "RangeTooLarge",
+    "TokenTransfer",
+]

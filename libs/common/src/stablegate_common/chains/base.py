@@ -1,0 +1,114 @@
+"""What the watcher engine knows about a chain: block headers, token transfers, balances,
+and the errors a chain client may raise. Nothing here depends on a chain family; each
+client translates its library's and node's failures into these exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: datetime  # timezone-aware UTC
+
+
+@dataclass(frozen=True)
+class TokenTransfer:
+    """One Transfer log of a token contract, as the chain reports it.
+
+    Addresses are canonical (lowercase 0x for EVM). `block_hash` is the hash the log was
+    found in: the engine compares it with the header it stored, because a log fetched
+    during a reorg can belong to a block that is no longer canonical.
+    """
+
+    token_contract: str
+    tx_hash: str
+    log_index: int
+    block_number: int
+    block_hash: str
+    from_address: str
+    to_address: str
+    amount_base_units: int
+
+
+class ChainError(Exception):
+    """A chain node refused or failed a request. `code` is stable for logs and metrics."""
+
+    code: str = "chain_error"
+
+    def __init__(self, message: str, *, rpc_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.rpc_code = rpc_code
+
+
+class ChainUnavailable(ChainError):
+    """The node is down, slow, overloaded or rate-limiting: retry later, same request."""
+
+    code = "chain_unavailable"
+
+
+class RangeTooLarge(ChainError):
+    """The node refuses the block window or its result size: retry with a smaller window.
+
+    `suggested_range` is the (from, to) window the provider proposed, when it did;
+    `max_block_range` is the provider's stated limit on the window length, when it gave one.
+    """
+
+    code = "range_too_large"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rpc_code: int | None = None,
+        suggested_range: tuple[int, int] | None = None,
+        max_block_range: int | None = None,
+    ) -> None:
+        super().__init__(message, rpc_code=rpc_code)
+        self.suggested_range = suggested_range
+        self.max_block_range = max_block_range
+
+
+class BlockNotFound(ChainError):
+    """The node has no block at that height (above its head, or pruned)."""
+
+    code = "block_not_found"
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"block {number} not found")
+        self.number = number
+
+
+class ChainClient(Protocol):
+    """The calls the watcher engine and the reconciler make on any chain."""
+
+    async def head(self) -> int:
+        """The number of the newest block the node has."""
+        ...
+
+    async def headers(self, numbers: Sequence[int]) -> list[BlockHeader]:
+        """Headers of these blocks, in the order asked (fetched in batches)."""
+        ...
+
+    async def transfers(
+        self, from_block: int, to_block: int, contracts: Sequence[str]
+    ) -> list[TokenTransfer]:
+        """Transfer logs emitted by `contracts` in blocks from_block..to_block inclusive,
+        ordered by block and log index. Logs of any other contract are never returned."""
+        ...
+
+    async def token_balance(self, contract: str, address: str, block: int | None = None) -> int:
+        """`balanceOf(address)` of the token at `block` (the newest when None), in base units."""
+        ...
+
+    async def token_decimals(self, contract: str) -> int: ...
+
+    async def close(self) -> None: ...
