@@ -53,7 +53,8 @@ class BusSettings(BaseSettings):
     url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     exchange: str = "stablegate"
     prefetch: int = Field(200, ge=1)
-    delivery_limit: int = Field(5, ge=1, description="deliveries before a message is dead-lettered")
+    # RabbitMQ dead-letters after delivery_limit + 1 handler runs (the first is not a redelivery).
+    delivery_limit: int = Field(5, ge=1, description="redeliveries before dead-lettering")
 
 
 class HttpSettings(BaseSettings):
