@@ -106,10 +106,31 @@ def load_settings(cls: type[S], default_schema: str) -> S:
     try:
         settings = cls()
     except ValidationError as exc:
+        # A nested concern fails inside its own default factory, so the error's `title` names
+        # the concern class and `loc` only the field; turn both back into the env variable.
+        model = _settings_classes(cls).get(exc.title)
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            f"{_variable_name(model, err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigurationError(problems) from exc
     if not settings.database.schema_name:
         settings.database.schema_name = default_schema
     return settings
+
+
+def _settings_classes(cls: type[BaseSettings]) -> dict[str, type[BaseSettings]]:
+    found: dict[str, type[BaseSettings]] = {cls.__name__: cls}
+    for field in cls.model_fields.values():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings):
+            found.update(_settings_classes(field.annotation))
+    return found
+
+
+def _variable_name(model: type[BaseSettings] | None, loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else ""
+    field = model.model_fields.get(name) if model is not None else None
+    if model is None or field is None:  # unknown, or already an alias such as DATABASE_SCHEMA
+        return ".".join(str(p) for p in loc)
+    if isinstance(field.validation_alias, str):
+        return field.validation_alias
+    return f"{model.model_config.get('env_prefix', '')}{name}".upper()
