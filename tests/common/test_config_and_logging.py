@@ -316,3 +316,23 @@ def test_time_block_observes_even_when_the_block_raises() -> None:
     with time_block(unlabelled):
         pass
     assert registry.get_sample_value("u_seconds_count") == 1
+
+
+def test_a_json_setting_that_is_not_json_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import Field
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    from stablegate_common.config import ConfigurationError, ServiceSettings, load_settings
+
+    class Urls(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix="EXAMPLE_")
+        rpc_urls: dict[str, str] = Field(default_factory=dict)
+
+    class Settings(ServiceSettings):
+        example: Urls = Field(default_factory=Urls)
+
+    monkeypatch.setenv("EXAMPLE_RPC_URLS", "{not json")
+    with pytest.raises(ConfigurationError, match="EXAMPLE_RPC_URLS: not valid JSON"):
+        load_settings(Settings, "example")

@@ -7,11 +7,12 @@ passed in; nothing reads the environment deep inside the code.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from stablegate_common.core.assets import MAINNET, AssetRegistry
 
@@ -113,6 +114,14 @@ def load_settings(cls: type[S], default_schema: str) -> S:
             f"{_variable_name(model, err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigurationError(problems) from exc
+    except SettingsError as exc:  # a complex value (dict, list) that is not valid JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        names = [
+            _variable_name(model, (field.group(1),))
+            for model in _settings_classes(cls).values()
+            if field and field.group(1) in model.model_fields
+        ]
+        raise ConfigurationError(f"{' or '.join(names) or exc}: not valid JSON") from exc
     if not settings.database.schema_name:
         settings.database.schema_name = default_schema
     return settings
