@@ -1,0 +1,29 @@
+"""Applying `chain.head` reports to the chain-head read model."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stablegate_common.events import Event
+from stablegate_common.events.contracts import ChainHead
+from stablegate_dashboard.chain_heads.models import ChainHeadView
+
+
+async def apply_head(session: AsyncSession, event: Event, head: ChainHead) -> bool:
+    """Keep the newest report per network; False when an older one arrived late."""
+    values = {
+        "network": head.network,
+        "head_block": head.head_block,
+        "scanned_block": head.scanned_block,
+        "head_timestamp": head.head_timestamp,
+        "updated_at": event.occurred_at,
+        "sequence": event.sequence,
+    }
+    row = insert(ChainHeadView).values(**values)
+    stmt = row.on_conflict_do_update(
+        index_elements=[ChainHeadView.network],
+        set_={k: row.excluded[k] for k in values if k != "network"},
+        where=ChainHeadView.sequence < row.excluded.sequence,
+    ).returning(ChainHeadView.network)
+    return (await session.execute(stmt)).first() is not None

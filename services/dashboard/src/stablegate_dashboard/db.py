@@ -1,0 +1,17 @@
+"""The declarative base of the dashboard's read-model tables.
+
+A metadata of its own rather than `stablegate_common.db.Base`: table names are only unique
+within a service's schema (the gateway also has `transfers`), and several services'
+models are loaded in one process by tests and tools.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+from stablegate_common.db import NAMING
+
+
+class DashboardBase(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)

@@ -1,0 +1,158 @@
+"""Reads and writes of the ledger tables. Every write only flushes: the consumer that
+called it owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stablegate_reconciler.ledger.models import (
+    Account,
+    Balance,
+    Booking,
+    IntentPosition,
+    JournalEntry,
+    ObservedTransfer,
+    Posting,
+)
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    code: str
+    kind: str
+    network: str
+    asset: str
+    address: str | None = None
+    merchant_id: str | None = None
+
+
+async def advance_intent(session: AsyncSession, intent_id: str, sequence: int) -> bool:
+    """Record `sequence` as the newest applied snapshot of the intent; False when the
+    ledger already applied this one or a newer one. The row stays locked until commit, so
+    two snapshots of one intent are applied one after the other."""
+    stmt = (
+        insert(IntentPosition)
+        .values(intent_id=intent_id, sequence=sequence)
+        .on_conflict_do_update(
+            index_elements=[IntentPosition.intent_id],
+            set_={"sequence": sequence, "updated_at": func.now()},
+            where=IntentPosition.sequence < sequence,
+        )
+        .returning(IntentPosition.intent_id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def lock_bookings(
+    session: AsyncSession, intent_id: str, transfer_ids: Collection[str]
+) -> dict[str, Booking]:
+    """The bookings of this intent and of the transfers it lists, locked for update."""
+    stmt = (
+        select(Booking)
+        .where(or_(Booking.intent_id == intent_id, Booking.transfer_id.in_(list(transfer_ids))))
+        .order_by(Booking.transfer_id)
+        .with_for_update()
+    )
+    rows = (await session.execute(stmt)).scalars().all()
+    return {b.transfer_id: b for b in rows}
+
+
+async def ensure_accounts(session: AsyncSession, specs: Sequence[AccountSpec]) -> dict[str, int]:
+    """Ids of the accounts with these codes, opening the missing ones."""
+    for spec in sorted(specs, key=lambda s: s.code):
+        await session.execute(
+            insert(Account)
+            .values(
+                code=spec.code,
+                kind=spec.kind,
+                network=spec.network,
+                asset=spec.asset,
+                address=spec.address,
+                merchant_id=spec.merchant_id,
+                balance_base_units=0,
+            )
+            .on_conflict_do_nothing(index_elements=[Account.code])
+        )
+    codes = [s.code for s in specs]
+    rows = await session.execute(select(Account.code, Account.id).where(Account.code.in_(codes)))
+    return {code: account_id for code, account_id in rows}
+
+
+async def add_entry(
+    session: AsyncSession, entry: JournalEntry, postings: Sequence[tuple[int, int]]
+) -> None:
+    """Write an entry and its (account id, signed amount) postings."""
+    session.add(entry)
+    await session.flush()
+    session.add_all(
+        Posting(entry_id=entry.id, account_id=account_id, amount_base_units=amount)
+        for account_id, amount in postings
+    )
+    await session.flush()
+
+
+async def move_account_balances(session: AsyncSession, deltas: dict[int, int]) -> None:
+    # Ascending account id: concurrent transactions take the row locks in one order.
+    for account_id in sorted(deltas):
+        if deltas[account_id] == 0:
+            continue
+        await session.execute(
+            update(Account)
+            .where(Account.id == account_id)
+            .values(balance_base_units=Account.balance_base_units + deltas[account_id])
+        )
+
+
+async def change_balance(
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    network: str,
+    asset: str,
+    decimals: int,
+    delta: int,
+) -> tuple[int, int]:
+    """Add `delta` to what the merchant is owed; returns (new available, new sequence)."""
+    stmt = (
+        insert(Balance)
+        .values(
+            merchant_id=merchant_id,
+            network=network,
+            asset=asset,
+            decimals=decimals,
+            available_base_units=delta,
+            sequence=1,
+        )
+        .on_conflict_do_update(
+            index_elements=[Balance.merchant_id, Balance.network, Balance.asset],
+            set_={
+                "available_base_units": Balance.available_base_units + delta,
+                "sequence": Balance.sequence + 1,
+                "updated_at": func.now(),
+            },
+        )
+        .returning(Balance.available_base_units, Balance.sequence)
+    )
+    available, sequence = (await session.execute(stmt)).one()
+    return int(available), int(sequence)
+
+
+async def record_observed_transfer(session: AsyncSession, values: dict[str, object]) -> bool:
+    """Store a watcher's report unless a newer one for the same log is already stored."""
+    row = insert(ObservedTransfer).values(**values)
+    updatable = {k: row.excluded[k] for k in values if k not in ("network", "tx_hash", "log_index")}
+    stmt = row.on_conflict_do_update(
+        index_elements=[
+            ObservedTransfer.network,
+            ObservedTransfer.tx_hash,
+            ObservedTransfer.log_index,
+        ],
+        set_={**updatable, "updated_at": func.now()},
+        where=ObservedTransfer.sequence < row.excluded.sequence,
+    ).returning(ObservedTransfer.tx_hash)
+    return (await session.execute(stmt)).first() is not None

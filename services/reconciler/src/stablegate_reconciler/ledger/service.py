@@ -1,0 +1,223 @@
+"""Applying events to the ledger: intent snapshots become journal entries and balance
+changes, watcher reports become observed transfers. Functions here only flush; the
+consumer that calls them owns the transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stablegate_common.bus import add_to_outbox
+from stablegate_common.core.assets import AssetRegistry
+from stablegate_common.core.errors import UnknownNetwork
+from stablegate_common.core.ids import new_id
+from stablegate_common.events import Event, make_event
+from stablegate_common.events.contracts import BalanceUpdated, ChainTransferFields, IntentSnapshot
+from stablegate_reconciler.ledger import repository
+from stablegate_reconciler.ledger.models import Booking, JournalEntry
+from stablegate_reconciler.ledger.rules import (
+    Action,
+    BookingState,
+    SnapshotTransfer,
+    asset_account_code,
+    booking_actions,
+    liability_account_code,
+    transfer_postings,
+)
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "reconciler"
+
+_STATUS_BY_EVENT = {
+    "transfer.detected": "detected",
+    "transfer.confirmed": "confirmed",
+    "transfer.reverted": "reverted",
+}
+
+
+@dataclass(frozen=True)
+class SnapshotOutcome:
+    applied: bool  # False: the ledger already holds this snapshot or a newer one
+    entry_ids: list[str]
+
+
+async def apply_intent_snapshot(
+    session: AsyncSession, event: Event, snapshot: IntentSnapshot
+) -> SnapshotOutcome:
+    """Bring the books in line with the gateway's newest view of one intent."""
+    if not await repository.advance_intent(session, snapshot.intent_id, event.sequence):
+        log.info(
+            "older intent snapshot ignored",
+            extra={"intent": snapshot.intent_id, "sequence": event.sequence},
+        )
+        return SnapshotOutcome(applied=False, entry_ids=[])
+    listed = [
+        SnapshotTransfer(t.transfer_id, t.amount_base_units, t.status) for t in snapshot.transfers
+    ]
+    bookings = await repository.lock_bookings(
+        session, snapshot.intent_id, [t.transfer_id for t in listed]
+    )
+    states = {
+        tid: BookingState(tid, b.intent_id, b.booked, b.amount_base_units)
+        for tid, b in bookings.items()
+    }
+    actions = booking_actions(snapshot.intent_id, listed, states)
+    if not actions:
+        return SnapshotOutcome(applied=True, entry_ids=[])
+    entry_ids = await _post_actions(session, event, snapshot, actions, bookings)
+    return SnapshotOutcome(applied=True, entry_ids=entry_ids)
+
+
+async def _post_actions(
+    session: AsyncSession,
+    event: Event,
+    snapshot: IntentSnapshot,
+    actions: list[Action],
+    bookings: dict[str, Booking],
+) -> list[str]:
+    liability = liability_account_code(snapshot.merchant_id, snapshot.network, snapshot.asset)
+    specs = [
+        repository.AccountSpec(
+            liability,
+            "liability",
+            snapshot.network,
+            snapshot.asset,
+            merchant_id=snapshot.merchant_id,
+        )
+    ]
+    # A reversal takes funds back from the address they were booked on.
+    addresses = {a.transfer_id: _booked_address(bookings, a, snapshot) for a in actions}
+    for address in sorted(set(addresses.values())):
+        code = asset_account_code(snapshot.network, snapshot.asset, address)
+        specs.append(
+            repository.AccountSpec(code, "asset", snapshot.network, snapshot.asset, address=address)
+        )
+    account_ids = await repository.ensure_accounts(session, specs)
+
+    deltas: dict[int, int] = defaultdict(int)
+    entry_ids = []
+    for action in actions:
+        asset_code = asset_account_code(
+            snapshot.network, snapshot.asset, addresses[action.transfer_id]
+        )
+        postings = transfer_postings(action, asset_account=asset_code, liability_account=liability)
+        booking = _advance_booking(session, bookings, action, snapshot)
+        entry = JournalEntry(
+            id=new_id("le"),
+            kind="transfer_confirmed" if action.kind == "book" else "transfer_reverted",
+            transfer_id=action.transfer_id,
+            booking_no=booking.entries,
+            intent_id=snapshot.intent_id,
+            event_id=event.id,
+        )
+        rows = [(account_ids[p.account_code], p.amount_base_units) for p in postings]
+        await repository.add_entry(session, entry, rows)
+        for account_id, amount in rows:
+            deltas[account_id] += amount
+        entry_ids.append(entry.id)
+        log.info(
+            "journal entry posted",
+            extra={"entry": entry.id, "transfer": action.transfer_id, "kind": entry.kind},
+        )
+    await repository.move_account_balances(session, dict(deltas))
+    # The merchant is owed the negated liability: credits are negative postings.
+    await _change_merchant_balance(session, snapshot, -deltas[account_ids[liability]])
+    return entry_ids
+
+
+def _booked_address(bookings: dict[str, Booking], action: Action, snapshot: IntentSnapshot) -> str:
+    booking = bookings.get(action.transfer_id)
+    if action.kind == "reverse" and booking is not None:
+        return booking.deposit_address
+    return snapshot.deposit_address
+
+
+def _advance_booking(
+    session: AsyncSession,
+    bookings: dict[str, Booking],
+    action: Action,
+    snapshot: IntentSnapshot,
+) -> Booking:
+    booking = bookings.get(action.transfer_id)
+    if booking is None:
+        booking = Booking(
+            transfer_id=action.transfer_id,
+            intent_id=snapshot.intent_id,
+            merchant_id=snapshot.merchant_id,
+            network=snapshot.network,
+            asset=snapshot.asset,
+            deposit_address=snapshot.deposit_address,
+            amount_base_units=action.amount_base_units,
+            booked=False,
+            entries=0,
+        )
+        session.add(booking)
+        bookings[action.transfer_id] = booking
+    booking.entries += 1
+    booking.booked = action.kind == "book"
+    if action.kind == "book":
+        booking.amount_base_units = action.amount_base_units
+        booking.deposit_address = snapshot.deposit_address
+    return booking
+
+
+async def _change_merchant_balance(
+    session: AsyncSession, snapshot: IntentSnapshot, delta: int
+) -> None:
+    if delta == 0:
+        return  # a booking and a reversal of equal amounts: nothing to announce
+    available, sequence = await repository.change_balance(
+        session,
+        merchant_id=snapshot.merchant_id,
+        network=snapshot.network,
+        asset=snapshot.asset,
+        decimals=snapshot.decimals,
+        delta=delta,
+    )
+    payload = BalanceUpdated(
+        merchant_id=snapshot.merchant_id,
+        network=snapshot.network,
+        asset=snapshot.asset,
+        decimals=snapshot.decimals,
+        available_base_units=available,
+    )
+    subject = f"{snapshot.merchant_id}:{snapshot.network}:{snapshot.asset}"
+    add_to_outbox(
+        session, make_event(payload, producer=PRODUCER, subject=subject, sequence=sequence)
+    )
+
+
+async def record_chain_transfer(
+    session: AsyncSession, event: Event, report: ChainTransferFields, registry: AssetRegistry
+) -> bool:
+    """Keep the watcher's latest report of one Transfer log; False when it was older."""
+    return await repository.record_observed_transfer(
+        session,
+        {
+            "network": report.network,
+            "tx_hash": report.tx_hash,
+            "log_index": report.log_index,
+            "token_contract": report.token_contract,
+            "asset": _asset_symbol(registry, report.network, report.token_contract),
+            "from_address": report.from_address,
+            "to_address": report.to_address,
+            "amount_base_units": report.amount_base_units,
+            "block_number": report.block_number,
+            "block_hash": report.block_hash,
+            "status": _STATUS_BY_EVENT[event.type],
+            "confirmations": report.confirmations,
+            "sequence": event.sequence,
+        },
+    )
+
+
+def _asset_symbol(registry: AssetRegistry, network: str, contract: str) -> str | None:
+    try:
+        asset = registry.network(network).asset_by_contract(contract)
+    except (UnknownNetwork, ValueError):
+        return None
+    return None if asset is None else asset.symbol

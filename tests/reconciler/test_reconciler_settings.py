@@ -1,0 +1,80 @@
+"""Reconciler configuration: RPC URLs come from JSON in the environment, and networks the
+reconciler cannot read are refused at start with a message naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic_settings import SettingsError
+
+from stablegate_common.config import ConfigurationError, load_settings
+from stablegate_reconciler.app import build_readers
+from stablegate_reconciler.settings import ReconcilerSettings
+
+
+def settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> ReconcilerSettings:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return load_settings(ReconcilerSettings, "reconciler")
+
+
+def test_rpc_urls_and_interval_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loaded = settings(
+        monkeypatch,
+        RECONCILER_RPC_URLS='{"ethereum": "http://node:8545", "bsc": "https://bsc"}',
+        RECONCILER_INTERVAL_SECONDS="15",
+    )
+
+    assert loaded.reconciler.rpc_urls == {"ethereum": "http://node:8545", "bsc": "https://bsc"}
+    assert loaded.reconciler.interval_seconds == 15
+    assert loaded.database.schema_name == "reconciler"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"RECONCILER_RPC_URLS": '{"ethereum": "node:8545"}'}, "must be http"),
+        ({"RECONCILER_INTERVAL_SECONDS": "0"}, "RECONCILER_INTERVAL_SECONDS"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        settings(monkeypatch, **env)
+
+
+def test_rpc_urls_that_are_not_json_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pydantic-settings fails before validation here, with its own SettingsError (which
+    # load_settings may or may not translate).
+    with pytest.raises((SettingsError, ConfigurationError), match="(?i)rpc_urls"):
+        settings(monkeypatch, RECONCILER_RPC_URLS="not json")
+
+
+@pytest.mark.parametrize(
+    ("urls", "message"),
+    [
+        ('{"tron": "http://tron:8090"}', "tron .tron. balances cannot be read yet"),
+        ('{"solana": "http://sol:8899"}', "'solana' is not a supported network"),
+    ],
+)
+def test_networks_the_reconciler_cannot_read_are_refused(
+    monkeypatch: pytest.MonkeyPatch, urls: str, message: str
+) -> None:
+    loaded = settings(monkeypatch, RECONCILER_RPC_URLS=urls)
+
+    with pytest.raises(ConfigurationError, match=message):
+        build_readers(loaded, loaded.asset_registry())
+
+
+async def test_evm_networks_get_a_reader_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = settings(
+        monkeypatch, RECONCILER_RPC_URLS='{"ethereum": "http://a:1", "bsc": "http://b:2"}'
+    )
+
+    readers = build_readers(loaded, loaded.asset_registry())
+
+    assert sorted(readers) == ["bsc", "ethereum"]
+    for reader in readers.values():
+        await reader.close()
