@@ -1,0 +1,115 @@
+"""Configuration of a chain watcher: `WatcherSettings` (env `WATCHER_*`) as operators set
+it, and `EngineConfig`, the resolved values the engine runs with.
+
+The network name and default schema are fixed by each watcher service; everything that
+tunes scanning (poll interval, window, reorg window, backfill) is read here once at start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stablegate_common.config import ConfigurationError, ServiceSettings
+from stablegate_common.core.assets import Network
+
+MIN_REORG_WINDOW = 64
+
+
+class WatcherSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WATCHER_", extra="ignore")
+
+    rpc_url: str = Field("", description="JSON-RPC URL of the chain node (required to serve)")
+    rpc_timeout_seconds: float = Field(10.0, gt=0)
+    poll_interval_seconds: float = Field(1.0, gt=0)
+    window_blocks: int = Field(500, ge=1, description="first log query window, in blocks")
+    max_window_blocks: int = Field(2000, ge=1)
+    start_block: int | None = Field(None, ge=0, description="first block when no cursor exists")
+    start_blocks_back: int = Field(0, ge=0, description="else start this far below the head")
+    reorg_window: int | None = Field(
+        None, ge=1, description="block hashes kept; default max(2 x confirmations, 64)"
+    )
+    backfill_blocks: int = Field(
+        1000, ge=0, description="how far below the cursor a newly watched address is rescanned"
+    )
+    confirmations: int | None = Field(None, ge=1, description="override the registry's depth")
+    stale_seconds: float = Field(60.0, gt=0, description="not ready after this long without a scan")
+    clock_skew_seconds: float = Field(
+        120.0, ge=0, description="slack between announcement times and block timestamps"
+    )
+
+    def require_rpc_url(self, network: str) -> str:
+        if not self.rpc_url:
+            raise ConfigurationError(
+                f"WATCHER_RPC_URL is required: the JSON-RPC URL of the {network} node"
+            )
+        return self.rpc_url
+
+    def engine_config(self, network: Network) -> EngineConfig:
+        confirmations = self.confirmations or network.confirmations
+        if self.max_window_blocks < self.window_blocks:
+            raise ConfigurationError(
+                "WATCHER_MAX_WINDOW_BLOCKS must be at least WATCHER_WINDOW_BLOCKS "
+                f"({self.max_window_blocks} < {self.window_blocks})"
+            )
+        reorg_window = self.reorg_window or max(2 * confirmations, MIN_REORG_WINDOW)
+        if reorg_window < confirmations:
+            raise ConfigurationError(
+                f"WATCHER_REORG_WINDOW ({reorg_window}) must be at least the confirmation "
+                f"depth ({confirmations}), or a reorg of a pending transfer could go unseen"
+            )
+        return EngineConfig(
+            confirmations=confirmations,
+            poll_interval_seconds=self.poll_interval_seconds,
+            window_blocks=self.window_blocks,
+            max_window_blocks=self.max_window_blocks,
+            reorg_window=reorg_window,
+            backfill_blocks=self.backfill_blocks,
+            start_block=self.start_block,
+            start_blocks_back=self.start_blocks_back,
+            stale_seconds=self.stale_seconds,
+            clock_skew_seconds=self.clock_skew_seconds,
+        )
+
+
+class WatcherServiceSettings(ServiceSettings):
+    """Settings of a watcher service: the shared concerns plus `WATCHER_*`."""
+
+    watcher: WatcherSettings = Field(default_factory=WatcherSettings)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    confirmations: int
+    reorg_window: int
+    poll_interval_seconds: float = 1.0
+    window_blocks: int = 500
+    max_window_blocks: int = 2000
+    backfill_blocks: int = 1000
+    start_block: int | None = None
+    start_blocks_back: int = 0
+    stale_seconds: float = 60.0
+    clock_skew_seconds: float = 120.0
+    # Successes in a row before a shrunk window doubles again.
+    grow_after: int = 3
+    # Stored hashes compared per batch while walking down to a common ancestor.
+    reorg_batch: int = 32
+    # A standby replica retries the scanner lock this often.
+    standby_poll_seconds: float = 2.0
+    # Ceiling of the back-off between failed ticks.
+    max_error_backoff_seconds: float = 30.0
+    # After a reorg deeper than the kept hashes, recorded transfers this far below the
+    # oldest kept hash are checked against the chain.
+    deep_reorg_blocks: int = 10_000
+    # At most this many newly announced addresses are backfilled per tick.
+    backfill_batch: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.confirmations < 1:
+            raise ValueError("confirmations must be at least 1")
+        if self.reorg_window < self.confirmations:
+            raise ValueError("reorg_window must be at least the confirmation depth")
+        if not 1 <= self.window_blocks <= self.max_window_blocks:
+            raise ValueError("need 1 <= window_blocks <= max_window_blocks")

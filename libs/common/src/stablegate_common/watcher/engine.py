@@ -1,0 +1,466 @@
+"""The watcher engine: one network's scanner, chain-agnostic behind `ChainClient`.
+
+One `tick()` (research chains.md §1.3):
+1. read the head, then check the stored block hashes against the chain from the top down;
+   on a reorg, revert the transfers of the dropped blocks, forget their hashes and move
+   the cursor back to the common ancestor (one transaction);
+2. search the already scanned blocks for addresses that were announced since the last
+   tick (backfill), so a payment made before the watcher heard of its address is found;
+3. read the next window of headers and Transfer logs of the registered tokens, and drop
+   the window when the chain changed while it was read;
+4. in ONE transaction: record the transfers to watched addresses, confirm those deep
+   enough, store the window's newest hashes, move the cursor, queue the events in the
+   outbox. The relay publishes after the commit.
+
+The scanning loop, its lock and readiness live in `runner.py`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stablegate_common.bus import add_to_outbox
+from stablegate_common.chains import (
+    BlockHeader,
+    ChainClient,
+    ChainError,
+    ChainUnavailable,
+    RangeTooLarge,
+    TokenTransfer,
+)
+from stablegate_common.core.assets import Network
+from stablegate_common.db import Database
+from stablegate_common.watcher import metrics, repository
+from stablegate_common.watcher.config import EngineConfig
+from stablegate_common.watcher.events import head_event, transfer_event
+from stablegate_common.watcher.planning import (
+    AdaptiveWindow,
+    BlockRange,
+    backfill_start,
+    first_match,
+    next_window,
+    split_range,
+    stored_tail,
+)
+from stablegate_common.watcher.repository import TransferRow
+
+log = logging.getLogger(__name__)
+
+
+class TokenDecimalsMismatch(Exception):
+    """A registered token's contract reports other decimals than the registry: amounts
+    would be misread by orders of magnitude, so the watcher refuses to start."""
+
+
+class ChainIdMismatch(Exception):
+    """The node serves another chain than the network's registered chain id."""
+
+
+@dataclass(frozen=True)
+class Fork:
+    ancestor: int  # last block both chains share; the cursor goes back to it
+    deep: bool  # deeper than the kept hashes: ancestor is a guess below the oldest kept
+
+
+@dataclass(frozen=True)
+class Scan:
+    window: BlockRange
+    headers: list[BlockHeader]
+    transfers: list[TokenTransfer]  # only registered tokens to watched addresses
+
+
+class WatcherEngine:
+    def __init__(
+        self,
+        db: Database,
+        client: ChainClient,
+        network: Network,
+        config: EngineConfig,
+        *,
+        producer: str,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.network = network
+        self.name = network.name
+        self.config = config
+        self.producer = producer
+        self.required = config.confirmations
+        self.tokens = {asset.contract: asset for asset in network.assets}
+        self.watch_set: set[str] = set()
+        self.window = AdaptiveWindow(
+            config.window_blocks, config.max_window_blocks, grow_after=config.grow_after
+        )
+        self._last_head: int | None = None
+        self._published: tuple[int, int] | None = None
+
+    # -- start-up ----------------------------------------------------------------------
+
+    async def verify_chain(self) -> None:
+        """Refuse a node of another chain and tokens whose decimals disagree with the
+        registry. Raises ChainError when the node cannot answer (retry later)."""
+        expected = self.network.chain_id
+        # Not part of ChainClient: Tron has no chain id; EVM clients offer `chain_id()`.
+        chain_id = getattr(self.client, "chain_id", None)
+        if expected is not None and chain_id is not None:
+            actual = await chain_id()
+            if actual != expected:
+                raise ChainIdMismatch(
+                    f"{self.name}: the node serves chain id {actual}, the registry says "
+                    f"{expected}; check WATCHER_RPC_URL"
+                )
+        for asset in self.network.assets:
+            decimals = await self.client.token_decimals(asset.contract)
+            if decimals != asset.decimals:
+                raise TokenDecimalsMismatch(
+                    f"{self.name} {asset.symbol} at {asset.contract}: decimals() returns "
+                    f"{decimals}, the asset registry says {asset.decimals}; fix the registry "
+                    "(STABLEGATE_ASSETS_FILE) before starting"
+                )
+
+    async def resume(self) -> int:
+        """Load (or create) the cursor and the watch set; called on taking the lock."""
+        async with self.db.sessions() as session:
+            cursor = await repository.load_cursor(session, self.name)
+            watched = await repository.all_watched(session)
+        if cursor is None:
+            cursor = await self._create_cursor()
+        self.watch_set = watched
+        self._last_head = None
+        metrics.WATCHED_ADDRESSES.labels(self.name).set(len(self.watch_set))
+        metrics.SCANNED_BLOCK.labels(self.name).set(max(cursor, 0))
+        log.info(
+            "scanner resumed",
+            extra={"network": self.name, "cursor": cursor, "watched": len(watched)},
+        )
+        return cursor
+
+    async def _create_cursor(self) -> int:
+        head = await self.client.head()
+        if self.config.start_block is not None:
+            first = self.config.start_block
+        else:
+            first = max(0, head - self.config.start_blocks_back)
+        cursor = first - 1
+        # The header at the cursor lets the first window prove it continues the same chain.
+        headers = await self.client.headers([cursor]) if 0 <= cursor <= head else []
+        async with self.db.transaction() as session:
+            existing = await repository.load_cursor(session, self.name)
+            if existing is not None:
+                return existing
+            cursor = await repository.create_cursor(session, self.name, cursor)
+            await repository.store_headers(session, headers)
+        log.info("scan cursor created", extra={"network": self.name, "first_block": first})
+        return cursor
+
+    # -- one tick ----------------------------------------------------------------------
+
+    async def tick(self) -> bool:
+        """Scan once; return True when blocks are left to scan (tick again at once)."""
+        head = await self.client.head()
+        metrics.HEAD_BLOCK.labels(self.name).set(head)
+        async with self.db.sessions() as session:
+            cursor = await repository.load_cursor(session, self.name)
+            stored = await repository.stored_hashes(session)
+        if cursor is None:
+            cursor = await self.resume()
+        if await self._roll_back_reorg(head, cursor, stored):
+            return True
+        await self._backfill(head, cursor)
+        if head < cursor:
+            # A node behind our cursor (load-balanced providers): wait for it.
+            log.debug("node is behind the cursor", extra={"head": head, "cursor": cursor})
+            return False
+        window = next_window(cursor, head, self.window.size)
+        scan = None
+        if window is not None:
+            scan = await self._read(window, stored[0] if stored else None)
+            if scan is None:
+                return False  # read it again after a pause, not in a tight loop
+        if scan is None and head == self._last_head:
+            return False
+        await self._commit(head, cursor, scan)
+        self._last_head = head
+        return window is not None and window.last < head
+
+    # -- reorgs ------------------------------------------------------------------------
+
+    async def _roll_back_reorg(self, head: int, cursor: int, stored: list[tuple[int, str]]) -> bool:
+        fork = await self.find_fork(head, stored)
+        if fork is None:
+            return False
+        depth = cursor - fork.ancestor
+        async with self.db.transaction() as session:
+            await repository.move_cursor(session, self.name, expected=cursor, to=fork.ancestor)
+            reverted = await repository.revert_transfers(session, self.name, above=fork.ancestor)
+            await repository.drop_hashes(session, above=fork.ancestor)
+            self._queue(session, reverted)
+        self._last_head = None
+        metrics.REORGS.labels(self.name).inc()
+        metrics.REORG_DEPTH.labels(self.name).observe(depth)
+        metrics.TRANSFERS.labels(self.name, "reverted").inc(len(reverted))
+        metrics.SCANNED_BLOCK.labels(self.name).set(max(fork.ancestor, 0))
+        details = {
+            "network": self.name,
+            "ancestor": fork.ancestor,
+            "depth": depth,
+            "reverted": len(reverted),
+        }
+        if fork.deep:
+            metrics.DEEP_REORGS.labels(self.name).inc()
+            log.error("reorg deeper than the kept block hashes, rescanning", extra=details)
+        else:
+            log.warning("reorg, rolled back to the common ancestor", extra=details)
+        return True
+
+    async def find_fork(self, head: int, stored: Sequence[tuple[int, str]]) -> Fork | None:
+        """Compare kept hashes (newest first) with the chain; None when they still agree.
+
+        Blocks above the node's head are not compared: a node behind us (a lagging
+        replica of a provider) is not a reorg as long as its block at its head is ours.
+        """
+        comparable = [(n, h) for n, h in stored if n <= head]
+        if not comparable:
+            return None
+        top = comparable[0][0]
+        size = self.config.reorg_batch
+        batches = [comparable[:1]] + [
+            comparable[i : i + size] for i in range(1, len(comparable), size)
+        ]
+        for batch in batches:
+            headers = await self.client.headers([n for n, _ in batch])
+            match = first_match(batch, {h.number: h.hash for h in headers})
+            if match == top:
+                return None
+            if match is not None:
+                return Fork(ancestor=match, deep=False)
+        return Fork(ancestor=await self._deep_ancestor(stored[-1][0]), deep=True)
+
+    async def _deep_ancestor(self, oldest_kept: int) -> int:
+        """Where to rescan from after a reorg deeper than the kept hashes.
+
+        Below the oldest kept hash only the recorded transfers remember which block they
+        were in: any whose block the chain replaced must be reverted, so the rescan starts
+        below the lowest such block (searching at most `deep_reorg_blocks` further down).
+        """
+        async with self.db.sessions() as session:
+            recorded = await repository.transfer_blocks(
+                session,
+                self.name,
+                below=oldest_kept,
+                down_to=oldest_kept - self.config.deep_reorg_blocks,
+            )
+        ancestor = oldest_kept - 1
+        numbers = sorted(recorded)
+        for start in range(0, len(numbers), self.config.reorg_batch):
+            chunk = numbers[start : start + self.config.reorg_batch]
+            for header in await self.client.headers(chunk):
+                if header.hash != recorded[header.number]:
+                    return min(ancestor, header.number - 1)
+        return ancestor
+
+    # -- backfill ----------------------------------------------------------------------
+
+    async def _backfill(self, head: int, cursor: int) -> None:
+        """Search scanned blocks for addresses announced since the last tick."""
+        async with self.db.sessions() as session:
+            due = await repository.backfill_due(session, limit=self.config.backfill_batch)
+            timestamps = await repository.stored_timestamps(session) if due else []
+        if not due:
+            return
+        addresses = {address for address, _ in due}
+        self.watch_set |= addresses
+        metrics.WATCHED_ADDRESSES.labels(self.name).set(len(self.watch_set))
+        start = backfill_start(
+            cursor,
+            backfill_blocks=self.config.backfill_blocks,
+            announced_at=min(announced for _, announced in due),
+            stored_timestamps=timestamps,
+            clock_skew=timedelta(seconds=self.config.clock_skew_seconds),
+        )
+        found: list[TokenTransfer] = []
+        last = min(cursor, head)  # a start block above the head leaves a cursor above it
+        if start <= last:
+            for chunk in split_range(BlockRange(start, last), self.window.size):
+                found += [t for t in await self._transfers(chunk) if t.to_address in addresses]
+        block_times = await self._verified_times(found)
+        if block_times is None:
+            return
+        async with self.db.transaction() as session:
+            await repository.move_cursor(session, self.name, expected=cursor, to=cursor)
+            rows = await repository.record_transfers(session, self.name, found, block_times, head)
+            await repository.mark_backfilled(session, sorted(addresses))
+            self._queue(session, rows)
+        self._count_recorded(rows)
+        if rows:
+            self._last_head = None  # confirm what the backfill found, even at the same head
+        metrics.BACKFILLED_ADDRESSES.labels(self.name).inc(len(addresses))
+        log.info(
+            "backfilled newly watched addresses",
+            extra={
+                "network": self.name,
+                "addresses": len(addresses),
+                "from_block": start,
+                "to_block": cursor,
+                "found": len(found),
+            },
+        )
+
+    async def _verified_times(self, found: list[TokenTransfer]) -> dict[int, datetime] | None:
+        """Block timestamps of backfilled transfers, or None when a log's block is no
+        longer canonical (the next tick's reorg check rolls it back first)."""
+        numbers = sorted({t.block_number for t in found})
+        if not numbers:
+            return {}
+        headers = {h.number: h for h in await self.client.headers(numbers)}
+        async with self.db.sessions() as session:
+            kept = await repository.hashes_at(session, numbers)
+        for t in found:
+            canonical = headers[t.block_number].hash
+            if t.block_hash != canonical or kept.get(t.block_number, canonical) != canonical:
+                self._reject("backfill_block_changed", t.block_number)
+                return None
+        return {n: h.timestamp for n, h in headers.items()}
+
+    # -- reading a window --------------------------------------------------------------
+
+    async def _transfers(self, blocks: BlockRange) -> list[TokenTransfer]:
+        """Transfer logs of the registered tokens; shrinks the window when refused."""
+        try:
+            transfers = await self.client.transfers(blocks.first, blocks.last, list(self.tokens))
+        except RangeTooLarge as exc:
+            self.window.shrink(limit=exc.max_block_range)
+            metrics.WINDOW_BLOCKS.labels(self.name).set(self.window.size)
+            raise
+        except ChainUnavailable:
+            self.window.shrink()
+            metrics.WINDOW_BLOCKS.labels(self.name).set(self.window.size)
+            raise
+        # The client filters by contract already; a look-alike must never pass anyway.
+        return [t for t in transfers if t.token_contract in self.tokens]
+
+    async def _read(self, window: BlockRange, top: tuple[int, str] | None) -> Scan | None:
+        # Headers first, logs second: logs of a chain that changed after the headers were
+        # read either disagree with a header here or leave a stale hash that the next
+        # tick's reorg check finds. The other order could miss a transfer for good.
+        try:
+            headers = await self.client.headers(list(window.numbers()))
+        except (ChainUnavailable, RangeTooLarge):
+            self.window.shrink()
+            metrics.WINDOW_BLOCKS.labels(self.name).set(self.window.size)
+            raise
+        transfers = await self._transfers(window)
+        problem = _inconsistency(window, headers, transfers, top)
+        if problem is not None:
+            self._reject(*problem)
+            return None
+        self.window.success()
+        metrics.WINDOW_BLOCKS.labels(self.name).set(self.window.size)
+        kept = [t for t in transfers if t.to_address in self.watch_set]
+        return Scan(window, headers, kept)
+
+    def _reject(self, reason: str, block: int) -> None:
+        metrics.REJECTED_WINDOWS.labels(self.name, reason).inc()
+        log.warning(
+            "chain changed while reading, retrying",
+            extra={"network": self.name, "reason": reason, "block": block},
+        )
+
+    # -- committing --------------------------------------------------------------------
+
+    async def _commit(self, head: int, cursor: int, scan: Scan | None) -> None:
+        new_cursor = scan.window.last if scan else cursor
+        head_timestamp = await self._head_timestamp(head, new_cursor, scan)
+        async with self.db.transaction() as session:
+            # First statement: it locks the cursor row, fencing off a second scanner.
+            await repository.move_cursor(session, self.name, expected=cursor, to=new_cursor)
+            recorded: list[TransferRow] = []
+            if scan is not None:
+                times = {h.number: h.timestamp for h in scan.headers}
+                recorded = await repository.record_transfers(
+                    session, self.name, scan.transfers, times, head
+                )
+                tail = stored_tail(scan.window, self.config.reorg_window)
+                await repository.store_headers(
+                    session, [h for h in scan.headers if h.number >= tail.first]
+                )
+                await repository.prune_hashes(
+                    session, below=new_cursor - self.config.reorg_window + 1
+                )
+            confirmed = await repository.confirm_transfers(
+                session, self.name, head=head, required=self.required
+            )
+            await repository.count_pending_confirmations(session, self.name, head=head)
+            self._queue(session, recorded + confirmed)
+            if head_timestamp is not None:
+                add_to_outbox(
+                    session,
+                    head_event(
+                        self.name,
+                        head=head,
+                        scanned=new_cursor,
+                        head_timestamp=head_timestamp,
+                        producer=self.producer,
+                    ),
+                )
+        if head_timestamp is not None:
+            self._published = (head, new_cursor)
+        self._count_recorded(recorded)
+        metrics.TRANSFERS.labels(self.name, "confirmed").inc(len(confirmed))
+        metrics.SCANNED_BLOCK.labels(self.name).set(max(new_cursor, 0))
+        metrics.LAG_BLOCKS.labels(self.name).set(max(0, head - new_cursor))
+
+    async def _head_timestamp(
+        self, head: int, new_cursor: int, scan: Scan | None
+    ) -> datetime | None:
+        """The head block's time when a `chain.head` event is due (once per new view)."""
+        if self._published == (head, new_cursor):
+            return None
+        if scan is not None and scan.headers[-1].number == head:
+            return scan.headers[-1].timestamp
+        try:
+            return (await self.client.headers([head]))[0].timestamp
+        except ChainError as exc:
+            # Only the lag display suffers; the scan itself must not fail over it.
+            log.info("head header unavailable", extra={"head": head, "error": repr(exc)})
+            return None
+
+    def _queue(self, session: AsyncSession, rows: Sequence[TransferRow]) -> None:
+        for row in rows:
+            if row.status != "ignored":
+                event = transfer_event(
+                    row, self.network, required=self.required, producer=self.producer
+                )
+                add_to_outbox(session, event)
+
+    def _count_recorded(self, rows: Sequence[TransferRow]) -> None:
+        ignored = sum(1 for r in rows if r.status == "ignored")
+        metrics.TRANSFERS.labels(self.name, "ignored").inc(ignored)
+        metrics.TRANSFERS.labels(self.name, "detected").inc(len(rows) - ignored)
+
+
+def _inconsistency(
+    window: BlockRange,
+    headers: Sequence[BlockHeader],
+    transfers: Sequence[TokenTransfer],
+    top: tuple[int, str] | None,
+) -> tuple[str, int] | None:
+    """Why the window's headers and logs do not describe one chain, or None when they do."""
+    if [h.number for h in headers] != list(window.numbers()):
+        return "headers_out_of_order", window.first
+    if top is not None and top[0] == window.first - 1 and headers[0].parent_hash != top[1]:
+        return "parent_mismatch", window.first
+    for previous, header in itertools.pairwise(headers):
+        if header.parent_hash != previous.hash:
+            return "parent_mismatch", header.number
+    by_number = {h.number: h.hash for h in headers}
+    for t in transfers:
+        if by_number.get(t.block_number) != t.block_hash:
+            return "log_block_changed", t.block_number
+    return None

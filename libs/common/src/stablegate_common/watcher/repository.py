@@ -1,0 +1,379 @@
+"""Reads and writes of the watcher tables. Every function takes the caller's session: the
+engine (or the consumer wrapper) owns the transaction, these only execute statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stablegate_common.chains import BlockHeader, TokenTransfer
+from stablegate_common.watcher.models import (
+    BlockHash,
+    ObservedTransfer,
+    ScanCursor,
+    WatchedAddress,
+)
+
+ZERO_VALUE = "zero_value"
+_INSERT_CHUNK = 1000
+
+
+class CursorMoved(Exception):
+    """The cursor is not where this scanner left it: another scanner wrote meanwhile."""
+
+
+@dataclass(frozen=True)
+class TransferRow:
+    """What the events about one transfer need, read back from its row."""
+
+    tx_hash: str
+    log_index: int
+    token_contract: str
+    from_address: str
+    to_address: str
+    amount: int
+    block_number: int
+    block_hash: str
+    block_timestamp: datetime
+    status: str
+    confirmations: int
+    sequence: int
+
+
+_ROW_COLUMNS = (
+    ObservedTransfer.tx_hash,
+    ObservedTransfer.log_index,
+    ObservedTransfer.token_contract,
+    ObservedTransfer.from_address,
+    ObservedTransfer.to_address,
+    ObservedTransfer.amount,
+    ObservedTransfer.block_number,
+    ObservedTransfer.block_hash,
+    ObservedTransfer.block_timestamp,
+    ObservedTransfer.status,
+    ObservedTransfer.confirmations,
+    ObservedTransfer.sequence,
+)
+
+
+def _rows(result: Iterable[Sequence[object]]) -> list[TransferRow]:
+    return [TransferRow(*row) for row in result]  # type: ignore[arg-type]
+
+
+# -- cursor ------------------------------------------------------------------------------
+
+
+async def load_cursor(session: AsyncSession, network: str) -> int | None:
+    value = await session.scalar(
+        select(ScanCursor.last_scanned_block).where(ScanCursor.network == network)
+    )
+    return None if value is None else int(value)
+
+
+async def create_cursor(session: AsyncSession, network: str, block: int) -> int:
+    """Set the cursor unless one exists; return the cursor in force."""
+    await session.execute(
+        insert(ScanCursor)
+        .values(network=network, last_scanned_block=block)
+        .on_conflict_do_nothing(index_elements=[ScanCursor.network])
+    )
+    current = await load_cursor(session, network)
+    if current is None:
+        raise CursorMoved(f"{network}: cursor row vanished while it was created")
+    return current
+
+
+async def move_cursor(session: AsyncSession, network: str, *, expected: int, to: int) -> None:
+    """Compare-and-set: the update takes the row lock, so two scanners that raced each see
+    the other's write and only the first one wins."""
+    moved = await session.scalar(
+        update(ScanCursor)
+        .where(ScanCursor.network == network, ScanCursor.last_scanned_block == expected)
+        .values(last_scanned_block=to, updated_at=func.now())
+        .returning(ScanCursor.network)
+    )
+    if moved is None:
+        raise CursorMoved(f"{network}: cursor is no longer {expected}")
+
+
+# -- block hashes ------------------------------------------------------------------------
+
+
+async def stored_hashes(session: AsyncSession) -> list[tuple[int, str]]:
+    """(number, hash) of every kept block, newest first."""
+    result = await session.execute(
+        select(BlockHash.number, BlockHash.hash).order_by(BlockHash.number.desc())
+    )
+    return [(int(n), str(h)) for n, h in result]
+
+
+async def stored_timestamps(session: AsyncSession) -> list[tuple[int, datetime]]:
+    result = await session.execute(
+        select(BlockHash.number, BlockHash.timestamp).order_by(BlockHash.number)
+    )
+    return [(int(n), ts) for n, ts in result]
+
+
+async def stored_hash(session: AsyncSession, number: int) -> str | None:
+    return await session.scalar(select(BlockHash.hash).where(BlockHash.number == number))
+
+
+async def hashes_at(session: AsyncSession, numbers: Iterable[int]) -> dict[int, str]:
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    result = await session.execute(
+        select(BlockHash.number, BlockHash.hash).where(BlockHash.number.in_(wanted))
+    )
+    return {int(n): str(h) for n, h in result}
+
+
+async def store_headers(session: AsyncSession, headers: Sequence[BlockHeader]) -> None:
+    for start in range(0, len(headers), _INSERT_CHUNK):
+        chunk = headers[start : start + _INSERT_CHUNK]
+        stmt = insert(BlockHash).values(
+            [
+                {
+                    "number": h.number,
+                    "hash": h.hash,
+                    "parent_hash": h.parent_hash,
+                    "timestamp": h.timestamp,
+                }
+                for h in chunk
+            ]
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[BlockHash.number],
+                set_={
+                    "hash": stmt.excluded.hash,
+                    "parent_hash": stmt.excluded.parent_hash,
+                    "timestamp": stmt.excluded.timestamp,
+                },
+            )
+        )
+
+
+async def prune_hashes(session: AsyncSession, *, below: int) -> None:
+    await session.execute(delete(BlockHash).where(BlockHash.number < below))
+
+
+async def drop_hashes(session: AsyncSession, *, above: int) -> None:
+    await session.execute(delete(BlockHash).where(BlockHash.number > above))
+
+
+# -- transfers ---------------------------------------------------------------------------
+
+
+async def record_transfers(
+    session: AsyncSession,
+    network: str,
+    transfers: Sequence[TokenTransfer],
+    timestamps: dict[int, datetime],
+    head: int,
+) -> list[TransferRow]:
+    """Insert transfers idempotently; return the rows that are new or came back.
+
+    A transfer already recorded is left alone, except one that a reorg reverted: seen
+    again on the canonical chain, it returns to pending with the next sequence number.
+    Zero-value transfers are stored as ignored (address poisoning, DESIGN.md §2).
+    """
+    changed: list[TransferRow] = []
+    for start in range(0, len(transfers), _INSERT_CHUNK):
+        chunk = transfers[start : start + _INSERT_CHUNK]
+        stmt = insert(ObservedTransfer).values(
+            [_transfer_values(network, t, timestamps[t.block_number], head) for t in chunk]
+        )
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[
+                ObservedTransfer.network,
+                ObservedTransfer.tx_hash,
+                ObservedTransfer.log_index,
+            ],
+            set_={
+                "status": stmt.excluded.status,
+                "ignore_reason": stmt.excluded.ignore_reason,
+                "block_number": stmt.excluded.block_number,
+                "block_hash": stmt.excluded.block_hash,
+                "block_timestamp": stmt.excluded.block_timestamp,
+                "confirmations": stmt.excluded.confirmations,
+                "sequence": ObservedTransfer.sequence + 1,
+                "confirmed_at": None,
+                "updated_at": func.now(),
+            },
+            where=ObservedTransfer.status == "reverted",
+        ).returning(*_ROW_COLUMNS)
+        changed.extend(_rows(await session.execute(upsert)))
+    return changed
+
+
+def _transfer_values(
+    network: str, t: TokenTransfer, block_timestamp: datetime, head: int
+) -> dict[str, object]:
+    zero = t.amount_base_units == 0
+    return {
+        "network": network,
+        "tx_hash": t.tx_hash,
+        "log_index": t.log_index,
+        "token_contract": t.token_contract,
+        "from_address": t.from_address,
+        "to_address": t.to_address,
+        "amount": t.amount_base_units,
+        "block_number": t.block_number,
+        "block_hash": t.block_hash,
+        "block_timestamp": block_timestamp,
+        "status": "ignored" if zero else "pending",
+        "ignore_reason": ZERO_VALUE if zero else None,
+        "confirmations": max(0, head - t.block_number + 1),
+        "sequence": 1,
+    }
+
+
+async def confirm_transfers(
+    session: AsyncSession, network: str, *, head: int, required: int
+) -> list[TransferRow]:
+    """Promote pending transfers with `required` confirmations at `head`; return them."""
+    deepest = head - required + 1
+    result = await session.execute(
+        update(ObservedTransfer)
+        .where(
+            ObservedTransfer.network == network,
+            ObservedTransfer.status == "pending",
+            ObservedTransfer.block_number <= deepest,
+        )
+        .values(
+            status="confirmed",
+            confirmations=literal(head + 1) - ObservedTransfer.block_number,
+            sequence=ObservedTransfer.sequence + 1,
+            confirmed_at=func.now(),
+            updated_at=func.now(),
+        )
+        .returning(*_ROW_COLUMNS)
+    )
+    return sorted(_rows(result), key=lambda r: (r.block_number, r.log_index))
+
+
+async def count_pending_confirmations(session: AsyncSession, network: str, *, head: int) -> None:
+    """Keep `confirmations` of pending transfers current (for operators; no events)."""
+    await session.execute(
+        update(ObservedTransfer)
+        .where(
+            ObservedTransfer.network == network,
+            ObservedTransfer.status == "pending",
+            ObservedTransfer.block_number <= head,
+        )
+        .values(confirmations=literal(head + 1) - ObservedTransfer.block_number)
+    )
+
+
+async def revert_transfers(session: AsyncSession, network: str, *, above: int) -> list[TransferRow]:
+    """Mark transfers in blocks above `above` reverted; forget ignored ones there (a
+    rescan records them again if they are still on the chain)."""
+    await session.execute(
+        delete(ObservedTransfer).where(
+            ObservedTransfer.network == network,
+            ObservedTransfer.status == "ignored",
+            ObservedTransfer.block_number > above,
+        )
+    )
+    result = await session.execute(
+        update(ObservedTransfer)
+        .where(
+            ObservedTransfer.network == network,
+            ObservedTransfer.status.in_(("pending", "confirmed")),
+            ObservedTransfer.block_number > above,
+        )
+        .values(
+            status="reverted",
+            confirmations=0,
+            sequence=ObservedTransfer.sequence + 1,
+            confirmed_at=None,
+            updated_at=func.now(),
+        )
+        .returning(*_ROW_COLUMNS)
+    )
+    return sorted(_rows(result), key=lambda r: (r.block_number, r.log_index))
+
+
+async def transfer_blocks(
+    session: AsyncSession, network: str, *, below: int, down_to: int
+) -> dict[int, str]:
+    """Block number → hash of the blocks that hold live transfers in [down_to, below)."""
+    result = await session.execute(
+        select(ObservedTransfer.block_number, ObservedTransfer.block_hash)
+        .where(
+            ObservedTransfer.network == network,
+            ObservedTransfer.status.in_(("pending", "confirmed")),
+            ObservedTransfer.block_number < below,
+            ObservedTransfer.block_number >= down_to,
+        )
+        .distinct()
+    )
+    return {int(n): str(h) for n, h in result}
+
+
+# -- watch set ---------------------------------------------------------------------------
+
+
+async def add_watched(
+    session: AsyncSession,
+    network: str,
+    addresses: Sequence[str],
+    *,
+    source: str,
+    announced_at: datetime,
+) -> list[str]:
+    """Add addresses to the watch set; return those that were not in it yet."""
+    added: list[str] = []
+    cursor = (
+        select(ScanCursor.last_scanned_block).where(ScanCursor.network == network).scalar_subquery()
+    )
+    for start in range(0, len(addresses), _INSERT_CHUNK):
+        chunk = sorted(set(addresses[start : start + _INSERT_CHUNK]))
+        result = await session.scalars(
+            insert(WatchedAddress)
+            .values(
+                [
+                    {
+                        "address": a,
+                        "source": source,
+                        "announced_at": announced_at,
+                        "added_at_block": cursor,
+                    }
+                    for a in chunk
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=[WatchedAddress.address])
+            .returning(WatchedAddress.address)
+        )
+        added.extend(result)
+    return added
+
+
+async def all_watched(session: AsyncSession) -> set[str]:
+    return set(await session.scalars(select(WatchedAddress.address)))
+
+
+async def backfill_due(session: AsyncSession, *, limit: int) -> list[tuple[str, datetime]]:
+    """Addresses not yet searched for in already scanned blocks, oldest announcement first."""
+    result = await session.execute(
+        select(WatchedAddress.address, WatchedAddress.announced_at)
+        .where(WatchedAddress.backfilled_at.is_(None))
+        .order_by(WatchedAddress.announced_at)
+        .limit(limit)
+    )
+    return [(str(a), ts) for a, ts in result]
+
+
+async def mark_backfilled(session: AsyncSession, addresses: Sequence[str]) -> None:
+    await session.execute(
+        update(WatchedAddress)
+        .where(WatchedAddress.address.in_(list(addresses)))
+        .values(backfilled_at=func.now())
+    )

@@ -1,0 +1,2 @@
+"""The Ethereum watcher: the shared watcher engine over the EVM client, network `ethereum`,
+schema `watcher_ethereum`."""
