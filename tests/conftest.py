@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from stablegate_common.config import BusSettings, DatabaseSettings
 
-pytest_plugins: list[str] = ["tests.fixtures.bus", "tests.fixtures.anvil", "tests.fixtures.watcher"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.bus",
+    "tests.fixtures.anvil",
+    "tests.fixtures.watcher",
+    "tests.fixtures.gateway",
+    "tests.fixtures.payments",
+]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -48,10 +55,14 @@ async def schema_name() -> AsyncIterator[str]:
 
 @pytest.fixture
 def db_settings(schema_name: str) -> DatabaseSettings:
-    return DatabaseSettings(url=DATABASE_URL, DATABASE_SCHEMA=schema_name, pool_size=5)  # type: ignore[call-arg]
+    return DatabaseSettings(
+        url=SecretStr(DATABASE_URL),
+        DATABASE_SCHEMA=schema_name,  # the field's env alias
+        pool_size=5,
+    )
 
 
 @pytest.fixture
-def bus_settings() -> Iterator[BusSettings]:
+def bus_settings() -> BusSettings:
     """An exchange of this test's own, so parallel or leftover consumers never interfere."""
-    yield BusSettings(url=RABBITMQ_URL, exchange=unique("stablegate.test"))  # type: ignore[arg-type]
+    return BusSettings(url=SecretStr(RABBITMQ_URL), exchange=unique("stablegate.test"))

@@ -1,0 +1,175 @@
+"""Assembling the gateway: the FastAPI application (`create_app`) and the whole process
+(`build_service`): database, bus, outbox relay, consumers, address pool, health checks.
+
+The payments side (transfer consumers, webhook delivery, scheduled jobs, webhook and
+event routes) plugs in through `stablegate_gateway.payments_wiring`: `routers()` for its
+HTTP routes and `register(runner, ctx, bus)` for its loops and consumers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import get_args
+
+from fastapi import APIRouter, FastAPI
+
+from stablegate_common.bus import Bus, OutboxRelay, SessionHandler, idempotent
+from stablegate_common.config import ConfigurationError
+from stablegate_common.core.assets import Family
+from stablegate_common.db import Database
+from stablegate_common.http.health import Health
+from stablegate_common.lifecycle import ServiceRunner
+from stablegate_gateway import payments_wiring
+from stablegate_gateway.addresses.service import ensure_pool
+from stablegate_gateway.api.errors import install_error_handlers
+from stablegate_gateway.api.middleware import RequestContextMiddleware
+from stablegate_gateway.balances import api as balances_api
+from stablegate_gateway.balances import consumers as balances_consumers
+from stablegate_gateway.context import SERVICE, GatewayContext
+from stablegate_gateway.events import api as events_api
+from stablegate_gateway.intents import api as intents_api
+from stablegate_gateway.merchants import api as merchants_api
+from stablegate_gateway.networks import api as networks_api
+from stablegate_gateway.networks import consumers as networks_consumers
+from stablegate_gateway.settings import GatewaySettings
+
+MIN_PEPPER_BYTES = 16  # what `stablegate_common.auth.hash_api_key` accepts
+
+API_DESCRIPTION = """\
+Accept USDT and USDC on Ethereum, BNB Smart Chain and Tron.
+
+Conventions follow Stripe's: prefixed ids (`pi_…`), amounts as decimal strings, cursor
+pagination (`limit`, `starting_after`, `ending_before`), errors as
+`{"error": {"type", "code", "message", "param", "request_id"}}`, and a `Request-Id`
+header on every response. Authenticate with `Authorization: Bearer <secret API key>` or
+with a short-lived token from `POST /v1/auth/token`.
+"""
+
+OPENAPI_TAGS = [
+    {"name": "Payment intents", "description": "What a merchant asks to be paid, and its state."},
+    {"name": "Networks", "description": "Supported networks, tokens and watcher health."},
+    {"name": "Balances", "description": "Confirmed funds per network and asset."},
+    {"name": "Events", "description": "Everything webhooks deliver, kept for catching up."},
+    {"name": "Webhooks", "description": "Endpoints that receive signed events."},
+    {"name": "Authentication", "description": "Short-lived tokens in place of the API key."},
+]
+
+
+@dataclass(frozen=True)
+class Consumer:
+    name: str
+    routing_keys: Sequence[str]
+    handler: SessionHandler
+
+
+CONSUMERS: tuple[Consumer, ...] = (
+    Consumer(
+        networks_consumers.CONSUMER,
+        networks_consumers.ROUTING_KEYS,
+        networks_consumers.on_chain_head,
+    ),
+    Consumer(
+        balances_consumers.CONSUMER,
+        balances_consumers.ROUTING_KEYS,
+        balances_consumers.on_balance_updated,
+    ),
+)
+
+
+def create_app(ctx: GatewayContext, *, health: Health | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Stablegate API",
+        version="1",
+        description=API_DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    routers: list[APIRouter] = [
+        intents_api.router,
+        networks_api.router,
+        balances_api.router,
+        events_api.router,
+        merchants_api.router,
+        *payments_wiring.routers(),
+    ]
+    for router in routers:
+        app.include_router(router)
+    if health is None:
+        health = Health()
+        health.add_check("database", ctx.db.ping)
+    app.include_router(health.router())
+    return app
+
+
+def build_context(settings: GatewaySettings) -> GatewayContext:
+    """The context of a running service; refuses to start without a usable EVM xpub."""
+    if not settings.gateway.evm_xpub.strip():
+        raise ConfigurationError(
+            "GATEWAY_EVM_XPUB is not set: configure the account-level xpub (m/44'/60'/0') "
+            "that deposit addresses are derived from"
+        )
+    ctx = GatewayContext(
+        settings=settings,
+        registry=settings.asset_registry(),
+        db=Database(settings.database, application_name=f"stablegate-{SERVICE}"),
+    )
+    for family in get_args(Family):
+        ctx.deriver(family)  # raises ConfigurationError now rather than on a request
+    _check_secrets(ctx)
+    return ctx
+
+
+def _check_secrets(ctx: GatewayContext) -> None:
+    """Short secrets fail at start, not as a 500 on the first authenticated request."""
+    try:
+        ctx.jwt  # noqa: B018 - building the signer checks the secret
+    except ValueError as exc:
+        raise ConfigurationError(f"GATEWAY_JWT_SECRET: {exc}") from exc
+    if len(ctx.api_key_pepper) < MIN_PEPPER_BYTES:
+        raise ConfigurationError(
+            f"GATEWAY_API_KEY_PEPPER must be at least {MIN_PEPPER_BYTES} bytes"
+        )
+
+
+def build_service(settings: GatewaySettings) -> ServiceRunner:
+    ctx = build_context(settings)
+    bus = Bus(settings.bus, service=SERVICE)
+    relay = OutboxRelay(ctx.db, bus)
+    ctx.db.after_commit(relay.kick)
+    health = Health()
+    health.add_check("database", ctx.db.ping)
+    health.add_check("bus", bus.ping)
+    runner = ServiceRunner(SERVICE, create_app(ctx, health=health), settings.http, health)
+    runner.on_shutdown(ctx.db.dispose)  # shutdown runs in reverse: the bus closes first
+    runner.on_shutdown(bus.close)
+    runner.on_start(bus.connect)
+
+    async def provision_pools() -> None:
+        await provision_address_pools(ctx)
+
+    async def start_consumers() -> None:
+        await consume(ctx.db, bus, CONSUMERS)
+
+    runner.on_start(provision_pools)
+    runner.on_start(start_consumers)
+    runner.add_loop("outbox-relay", relay.run)
+    payments_wiring.register(runner, ctx, bus)
+    return runner
+
+
+async def provision_address_pools(ctx: GatewayContext) -> None:
+    """Derive the pool ahead of need before serving, one transaction per family."""
+    for family in get_args(Family):
+        async with ctx.db.transaction() as session:
+            await ensure_pool(session, ctx, family)
+
+
+async def consume(db: Database, bus: Bus, consumers: Sequence[Consumer]) -> None:
+    for consumer in consumers:
+        await bus.consume(
+            consumer.name, consumer.routing_keys, idempotent(db, consumer.name, consumer.handler)
+        )

@@ -1,0 +1,93 @@
+"""`stablegate-gateway`: run migrations, serve, or create a merchant.
+
+`create-merchant` prints one JSON object on stdout (the only time the secret key is ever
+shown); logs go to stderr, so the output can be piped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from stablegate_common.auth import KeyMode
+from stablegate_common.config import load_settings
+from stablegate_common.core.errors import DomainError
+from stablegate_common.db import Database
+from stablegate_common.logging import configure_logging
+from stablegate_common.migrations import upgrade
+from stablegate_gateway.context import SERVICE, GatewayContext
+from stablegate_gateway.merchants.service import create_merchant
+from stablegate_gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCHEMA = "gateway"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stablegate-gateway", description="Stablegate's merchant API and payment engine."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="bring the gateway's database schema up to date")
+    commands.add_parser("serve", help="run the API and the background work until SIGTERM")
+    merchant = commands.add_parser(
+        "create-merchant", help="create a merchant and print its secret API key (once)"
+    )
+    merchant.add_argument("--name", required=True, help="the merchant's display name")
+    merchant.add_argument("--mode", choices=["test", "live"], default="test", help="key mode")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = load_settings(GatewaySettings, DEFAULT_SCHEMA)
+    configure_logging(SERVICE, settings.log.level, json_format=settings.log.json_format)
+    if args.command == "migrate":
+        upgrade(MIGRATIONS, settings.database)
+        log.info("migrations applied", extra={"schema": settings.database.schema_name})
+        return 0
+    if args.command == "serve":
+        # Imported here: the whole service graph (web3, the scheduler, …) takes seconds to
+        # import, which `migrate` (an init container) and `create-merchant` need not pay.
+        from stablegate_gateway.app import build_service
+
+        return asyncio.run(build_service(settings).run())
+    return asyncio.run(_create_merchant(settings, args.name, args.mode))
+
+
+async def _create_merchant(settings: GatewaySettings, name: str, mode: KeyMode) -> int:
+    db = Database(settings.database, application_name=f"stablegate-{SERVICE}-cli")
+    ctx = GatewayContext(settings=settings, registry=settings.asset_registry(), db=db)
+    try:
+        async with db.transaction() as session:
+            created = await create_merchant(session, ctx, name=name, mode=mode)
+    except DomainError as exc:
+        sys.stderr.write(f"stablegate-gateway: {exc.message}\n")
+        return 2
+    except SQLAlchemyError as exc:
+        log.error("could not create the merchant (has `migrate` run?)", extra={"error": repr(exc)})
+        return 1
+    finally:
+        await db.dispose()
+    output = {
+        "merchant_id": created.merchant.id,
+        "name": created.merchant.name,
+        "api_key_id": created.api_key.id,
+        "mode": created.api_key.mode,
+        "secret_key": created.secret,
+    }
+    sys.stdout.write(json.dumps(output) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

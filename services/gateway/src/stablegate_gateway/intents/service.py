@@ -1,0 +1,160 @@
+"""Payment intents as the merchant drives them: create (validate, allocate an address,
+record), read, list and cancel. Chain-driven changes live in `transfers.service`.
+
+Every write here happens only after the whole request was validated, and ends with
+`events.service.record_intent_change` in the same transaction, so the bus event, the
+merchant event and the webhooks commit with the change or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stablegate_common.core.assets import Asset, Network
+from stablegate_common.core.errors import InvalidRequest, NotFound, UnknownAsset
+from stablegate_common.core.ids import new_id
+from stablegate_common.core.money import parse_amount, to_base_units
+from stablegate_gateway.addresses import service as addresses
+from stablegate_gateway.api.pagination import Page, PageParams, paginate
+from stablegate_gateway.context import GatewayContext
+from stablegate_gateway.core.lifecycle import Cancel, Status
+from stablegate_gateway.events.service import record_intent_change
+from stablegate_gateway.intents import repository
+from stablegate_gateway.intents.models import PaymentIntent
+from stablegate_gateway.intents.repository import IntentFilters
+from stablegate_gateway.intents.schemas import CreatePaymentIntent
+from stablegate_gateway.intents.transitions import advance_intent
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    """A creation request that passed every check; nothing is written before this exists."""
+
+    network: Network
+    asset: Asset
+    amount_base_units: int
+    expires_in: int
+    reference: str | None
+    description: str | None
+    metadata: Mapping[str, str]
+
+
+def validate_create(ctx: GatewayContext, params: CreatePaymentIntent) -> IntentSpec:
+    network = ctx.registry.network(params.network.strip().lower())
+    named = network.asset(params.asset) if params.asset is not None else None
+    asset = _token_for_currency(network, params.currency)
+    if named is not None and named != asset:
+        raise InvalidRequest(
+            f"asset {params.asset!r} must equal currency {params.currency!r}.",
+            param="asset",
+            code="parameter_invalid",
+        )
+    amount = parse_amount(params.amount, asset.decimals)
+    return IntentSpec(
+        network=network,
+        asset=asset,
+        amount_base_units=to_base_units(amount, asset.decimals),
+        expires_in=_expires_in(ctx, params.expires_in),
+        reference=params.reference,
+        description=params.description,
+        metadata=dict(params.metadata),
+    )
+
+
+def _token_for_currency(network: Network, currency: str) -> Asset:
+    try:
+        return network.asset(currency.strip())
+    except UnknownAsset:
+        accepted = ", ".join(a.symbol for a in network.assets)
+        raise UnknownAsset(
+            f"currency {currency!r} is not a token accepted on {network.name} (one of: "
+            f"{accepted}); fiat-priced intents are not available yet.",
+            param="currency",
+        ) from None
+
+
+def _expires_in(ctx: GatewayContext, requested: int | None) -> int:
+    config = ctx.settings.gateway
+    if requested is None:
+        return config.default_expires_in_seconds
+    low, high = config.min_expires_in_seconds, config.max_expires_in_seconds
+    if not low <= requested <= high:
+        raise InvalidRequest(
+            f"expires_in must be between {low} and {high} seconds.",
+            param="expires_in",
+            code="parameter_invalid",
+        )
+    return requested
+
+
+async def create_intent(
+    session: AsyncSession, ctx: GatewayContext, merchant_id: str, params: CreatePaymentIntent
+) -> PaymentIntent:
+    spec = validate_create(ctx, params)
+    now = datetime.now(UTC)
+    intent_id = new_id("pi")
+    address = await addresses.allocate(session, ctx, spec.network, intent_id=intent_id, now=now)
+    intent = PaymentIntent(
+        id=intent_id,
+        merchant_id=merchant_id,
+        status=Status.AWAITING_PAYMENT.value,
+        exception=None,
+        network=spec.network.name,
+        asset=spec.asset.symbol,
+        token_contract=spec.asset.contract,
+        decimals=spec.asset.decimals,
+        amount_base_units=spec.amount_base_units,
+        amount_pending_base_units=0,
+        amount_confirmed_base_units=0,
+        funded_before_end=False,
+        deposit_address=address.address,
+        deposit_address_id=address.id,
+        confirmations_required=ctx.confirmations_for(spec.network.name),
+        reference=spec.reference,
+        description=spec.description,
+        metadata_=dict(spec.metadata),
+        version=1,
+        expires_at=now + timedelta(seconds=spec.expires_in),
+        created_at=now,
+        updated_at=now,
+    )
+    await repository.add(session, intent)
+    await record_intent_change(session, ctx, intent, [], previous_status=None)
+    return intent
+
+
+async def get_intent(session: AsyncSession, merchant_id: str, intent_id: str) -> PaymentIntent:
+    return _found(await repository.get(session, merchant_id, intent_id), intent_id)
+
+
+async def list_intents(
+    session: AsyncSession, merchant_id: str, filters: IntentFilters, page: PageParams
+) -> Page[PaymentIntent]:
+    return await paginate(
+        session, repository.list_query(merchant_id, filters), PaymentIntent.id, page
+    )
+
+
+async def cancel_intent(
+    session: AsyncSession, ctx: GatewayContext, merchant_id: str, intent_id: str
+) -> PaymentIntent:
+    """Cancel an intent that has seen no funds; its address starts cooling down.
+
+    The row lock orders this against a transfer being applied to the same intent; the
+    state machine refuses (InvalidState `intent_not_cancelable`) once funds were seen.
+    """
+    intent = _found(
+        await repository.get(session, merchant_id, intent_id, for_update=True), intent_id
+    )
+    await advance_intent(session, ctx, intent, [Cancel()], now=datetime.now(UTC))
+    return intent
+
+
+def _found(intent: PaymentIntent | None, intent_id: str) -> PaymentIntent:
+    if intent is None:
+        raise NotFound(f"No such payment_intent: {intent_id!r}", param="id")
+    return intent

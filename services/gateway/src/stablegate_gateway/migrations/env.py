@@ -1,0 +1,3 @@
+from stablegate_common.migrations import run_env
+
+run_env()

@@ -1,0 +1,71 @@
+"""Where the payments side plugs into the running gateway.
+
+`app.create_app` includes `routers()`; `app.build_service` calls `register(runner, ctx,
+bus)` after the bus, the outbox relay and the gateway's own consumers are set up. This
+adds the `transfer.*` consumer, the webhook delivery worker (woken after every commit,
+like the outbox relay) and the scheduled jobs (intent expiry, address-pool upkeep).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+
+from stablegate_common.bus import Bus
+from stablegate_common.lifecycle import ServiceRunner
+from stablegate_common.scheduling import Scheduler
+from stablegate_gateway.addresses.jobs import maintain_address_pool
+from stablegate_gateway.context import SERVICE, GatewayContext
+from stablegate_gateway.intents.jobs import expire_due_intents
+from stablegate_gateway.transfers.consumers import consume_transfers
+from stablegate_gateway.webhooks import api as webhooks_api
+from stablegate_gateway.webhooks.delivery import WebhookDeliveryWorker
+
+EXPIRY_JOB = "expire-payment-intents"
+ADDRESS_POOL_JOB = "maintain-address-pool"
+
+
+@dataclass(frozen=True)
+class Payments:
+    """What `register` built, for tests and the CLI to drive directly."""
+
+    worker: WebhookDeliveryWorker
+    scheduler: Scheduler
+
+
+def routers() -> Sequence[APIRouter]:
+    return (webhooks_api.router,)
+
+
+def build_scheduler(ctx: GatewayContext) -> Scheduler:
+    config = ctx.settings.gateway
+    scheduler = Scheduler(ctx.settings.database, ctx.db, service=SERVICE)
+
+    async def expire() -> None:
+        await expire_due_intents(ctx)
+
+    async def address_pool() -> None:
+        await maintain_address_pool(ctx)
+
+    scheduler.add_interval_job(EXPIRY_JOB, expire, config.expiry_job_seconds)
+    scheduler.add_interval_job(ADDRESS_POOL_JOB, address_pool, config.address_job_seconds)
+    return scheduler
+
+
+def register(runner: ServiceRunner, ctx: GatewayContext, bus: Bus) -> Payments:
+    worker = WebhookDeliveryWorker(ctx.db, ctx.settings.gateway)
+    ctx.db.after_commit(worker.kick)
+    scheduler = build_scheduler(ctx)
+
+    async def start() -> None:
+        await consume_transfers(ctx, bus)
+        scheduler.start()
+
+    runner.on_start(start)
+    runner.add_loop("webhook-delivery", worker.run)
+    # Shutdown callbacks run in reverse: these go before the bus and database close.
+    runner.on_shutdown(worker.close)
+    runner.on_shutdown(scheduler.shutdown)
+    return Payments(worker, scheduler)

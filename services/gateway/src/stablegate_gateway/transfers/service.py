@@ -1,0 +1,262 @@
+"""What a chain fact means for a payment intent: the gateway's side of `transfer.*`.
+
+A watcher reports a transfer's state (detected, confirmed, reverted) with a per-transfer
+sequence. Each event is read as the transfer's state at that sequence, not as a delta:
+the row moves to the reported state and the intent gets the difference (seen, confirmed,
+taken back), so events that arrive out of order or twice cannot count a transfer twice.
+Three guards make one credit per transfer: the consumer's inbox (same event id), the
+sequence (older news is ignored) and the unique (network, tx_hash, log_index).
+
+Attribution is by destination address and time, never by sender: the transfer counts
+for the intent on the same network that holds its `to_address` (allocated or cooling)
+and was created before the transfer's block, give or take a small skew. Nothing matches
+→ the transfer is kept as unsolicited (`intent_id` NULL), never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from prometheus_client import Counter
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stablegate_common.core.addresses import canonical_address
+from stablegate_common.core.assets import Network
+from stablegate_common.core.ids import new_id
+from stablegate_common.events.contracts import ChainTransferFields
+from stablegate_common.logging import intent_id_var
+from stablegate_gateway.addresses.models import DepositAddress
+from stablegate_gateway.context import GatewayContext
+from stablegate_gateway.core.lifecycle import (
+    IntentEvent,
+    TransferConfirmed,
+    TransferReverted,
+    TransferSeen,
+)
+from stablegate_gateway.intents.models import PaymentIntent
+from stablegate_gateway.intents.transitions import advance_intent, lock_intent
+from stablegate_gateway.transfers.models import Transfer
+
+log = logging.getLogger(__name__)
+
+ChainState = Literal["detected", "confirmed", "reverted"]
+RowStatus = Literal["pending", "confirmed", "reverted"]
+
+ROW_STATUS: dict[ChainState, RowStatus] = {
+    "detected": "pending",
+    "confirmed": "confirmed",
+    "reverted": "reverted",
+}
+
+TRANSFER_EVENTS = Counter(
+    "stablegate_gateway_transfer_events_total",
+    "transfer.* events applied by the gateway, by kind and outcome",
+    ["kind", "outcome"],
+)
+UNSOLICITED = Counter(
+    "stablegate_gateway_unsolicited_transfers_total",
+    "Transfers no payment intent claims (kept for reconciliation), by network and reason",
+    ["network", "reason"],
+)
+
+
+class Outcome(StrEnum):
+    COUNTED = "counted"  # the intent's amounts changed
+    UPDATED = "updated"  # the row changed (depth, block), the intent did not
+    STALE = "stale"  # an event older than what the row holds
+    UNSOLICITED = "unsolicited"  # no intent holds the address, or not a registered token
+    NOT_COUNTED = "not_counted"  # held by an intent, but not its token
+
+
+def intent_events(before: RowStatus | None, after: RowStatus, amount: int) -> list[IntentEvent]:
+    """What moving a counted transfer from `before` (None: never counted) to `after`
+    means for its intent."""
+    counted = None if before == "reverted" else before
+    match (counted, after):
+        case (None, "pending"):
+            return [TransferSeen(amount)]
+        case (None, "confirmed"):
+            return [TransferConfirmed(amount, was_seen=False)]
+        case ("pending", "confirmed"):
+            return [TransferConfirmed(amount)]
+        case ("pending", "reverted"):
+            return [TransferReverted(amount, was_confirmed=False)]
+        case ("confirmed", "reverted"):
+            return [TransferReverted(amount, was_confirmed=True)]
+        case ("confirmed", "pending"):
+            # Reorged out and mined again in a block that is not final yet.
+            return [TransferReverted(amount, was_confirmed=True), TransferSeen(amount)]
+    return []
+
+
+@dataclass(frozen=True)
+class ChainTransfer:
+    """A `transfer.*` event, in canonical address forms."""
+
+    state: ChainState
+    sequence: int
+    network: Network
+    fields: ChainTransferFields
+    token_contract: str
+    to_address: str
+    from_address: str
+
+    @classmethod
+    def parse(
+        cls, ctx: GatewayContext, state: ChainState, fields: ChainTransferFields, sequence: int
+    ) -> ChainTransfer:
+        network = ctx.registry.network(fields.network)
+        return cls(
+            state=state,
+            sequence=sequence,
+            network=network,
+            fields=fields,
+            token_contract=canonical_address(network.family, fields.token_contract),
+            to_address=canonical_address(network.family, fields.to_address),
+            from_address=_canonical_or_raw(network, fields.from_address),
+        )
+
+
+async def apply_chain_transfer(
+    session: AsyncSession, ctx: GatewayContext, fact: ChainTransfer, *, now: datetime | None = None
+) -> Outcome:
+    """Apply one transfer event in the caller's transaction (flush only)."""
+    now = now or datetime.now(UTC)
+    fields = fact.fields
+    # Every event of one transfer is applied one at a time, whichever consumer holds it;
+    # taken before the intent's row lock, always in that order.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+        {"key": f"{ctx.db.schema}:transfer:{fields.network}:{fields.tx_hash}:{fields.log_index}"},
+    )
+    row = await session.scalar(
+        select(Transfer).where(
+            Transfer.network == fields.network,
+            Transfer.tx_hash == fields.tx_hash,
+            Transfer.log_index == fields.log_index,
+        )
+    )
+    if row is not None and fact.sequence <= row.chain_sequence:
+        return _done(fact, Outcome.STALE)
+    is_new = row is None
+    registered = fact.network.asset_by_contract(fact.token_contract) is not None
+    intent_id = row.intent_id if row is not None else None
+    counted_before = _row_status(row.status) if row is not None else None
+    if intent_id is None and registered:
+        # Unsolicited so far: the intent may be visible now (a late-committed creation).
+        intent_id = await attribute(session, ctx, fact)
+        counted_before = None
+    intent = await lock_intent(session, intent_id) if intent_id is not None else None
+    row = _upsert_row(session, row, fact, intent_id, now)
+    await session.flush()
+    if intent is None:
+        _log_not_counted(fact, "no_intent" if registered else "unregistered_token", is_new)
+        return _done(fact, Outcome.UNSOLICITED)
+    if fact.token_contract != intent.token_contract:
+        # Another registered token sent to the intent's address: shown with the intent,
+        # never counted towards it (the amount is in another token).
+        _log_not_counted(fact, "wrong_asset", is_new)
+        return _done(fact, Outcome.NOT_COUNTED)
+    events = intent_events(counted_before, ROW_STATUS[fact.state], fields.amount_base_units)
+    token = intent_id_var.set(intent.id)
+    try:
+        changed = await advance_intent(session, ctx, intent, events, now=now)
+    finally:
+        intent_id_var.reset(token)
+    return _done(fact, Outcome.COUNTED if changed else Outcome.UPDATED)
+
+
+async def attribute(session: AsyncSession, ctx: GatewayContext, fact: ChainTransfer) -> str | None:
+    """The intent that held the transfer's destination address when it was sent."""
+    skew = timedelta(seconds=ctx.settings.gateway.attribution_skew_seconds)
+    return await session.scalar(
+        select(PaymentIntent.id)
+        .join(DepositAddress, DepositAddress.id == PaymentIntent.deposit_address_id)
+        .where(
+            PaymentIntent.network == fact.network.name,
+            PaymentIntent.deposit_address == fact.to_address,
+            PaymentIntent.created_at <= fact.fields.block_timestamp + skew,
+            DepositAddress.intent_id == PaymentIntent.id,
+            DepositAddress.status.in_(("allocated", "cooling")),
+        )
+        .order_by(PaymentIntent.created_at.desc())
+        .limit(1)
+    )
+
+
+def _upsert_row(
+    session: AsyncSession,
+    row: Transfer | None,
+    fact: ChainTransfer,
+    intent_id: str | None,
+    now: datetime,
+) -> Transfer:
+    fields = fact.fields
+    status = ROW_STATUS[fact.state]
+    if row is None:
+        row = Transfer(
+            id=new_id("tr"),
+            network=fields.network,
+            tx_hash=fields.tx_hash,
+            log_index=fields.log_index,
+            token_contract=fact.token_contract,
+            from_address=fact.from_address,
+            to_address=fact.to_address,
+            amount_base_units=fields.amount_base_units,
+            detected_at=now,
+        )
+        session.add(row)
+    row.intent_id = intent_id
+    row.status = status
+    row.chain_sequence = fact.sequence
+    row.confirmations = fields.confirmations
+    row.block_number = fields.block_number
+    row.block_hash = fields.block_hash
+    row.block_timestamp = fields.block_timestamp
+    if status == "confirmed":
+        row.confirmed_at = row.confirmed_at or now
+    else:
+        row.confirmed_at = None
+    return row
+
+
+def _row_status(value: str) -> RowStatus:
+    for status in ROW_STATUS.values():
+        if status == value:
+            return status
+    raise ValueError(f"unknown transfer status {value!r}")
+
+
+def _canonical_or_raw(network: Network, address: str) -> str:
+    # The sender is shown, never matched on: an odd form is kept as reported.
+    try:
+        return canonical_address(network.family, address)
+    except ValueError:
+        return address
+
+
+def _log_not_counted(fact: ChainTransfer, reason: str, first_heard: bool) -> None:
+    if not first_heard:
+        return  # counted once per transfer, not once per event
+    UNSOLICITED.labels(fact.network.name, reason).inc()
+    log.warning(
+        "transfer not counted for any payment intent",
+        extra={
+            "reason": reason,
+            "network": fact.network.name,
+            "tx_hash": fact.fields.tx_hash,
+            "log_index": fact.fields.log_index,
+            "to_address": fact.to_address,
+            "amount_base_units": str(fact.fields.amount_base_units),
+        },
+    )
+
+
+def _done(fact: ChainTransfer, outcome: Outcome) -> Outcome:
+    TRANSFER_EVENTS.labels(fact.state, outcome.value).inc()
+    return outcome

@@ -1,0 +1,1 @@
+"""Gateway suite: fixtures come from tests/fixtures/gateway.py and payments.py (plugins)."""
