@@ -1,0 +1,177 @@
+"""The whole suite as separate processes (gateway, watcher, reconciler, dashboard) against
+the real PostgreSQL, RabbitMQ and the session's anvil, in schemas and an exchange of
+their own; plus a local webhook receiver that records every request as received."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from tests.conftest import DATABASE_URL, RABBITMQ_URL, unique
+from tests.fixtures.anvil import AnvilChain
+from tests.fixtures.bus import delete_bus_topology
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from suite import Suite, free_port, standard_services
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+
+
+@dataclass
+class ReceivedWebhook:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def event(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
+
+
+@dataclass
+class WebhookReceiver:
+    url: str
+    received: list[ReceivedWebhook] = field(default_factory=list)
+    fail_next: int = 0
+
+    def of_type(self, event_type: str) -> list[ReceivedWebhook]:
+        return [r for r in self.received if r.event["type"] == event_type]
+
+
+def verify_signature(secret: str, header: str, body: bytes) -> bool:
+    """The merchant's side of `Stablegate-Signature: t=…,v1=…` (DESIGN.md §3)."""
+    parts = dict(item.split("=", 1) for item in header.split(","))
+    expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), parts["v1"])
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
+    port = free_port()
+    receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/hooks")
+
+    async def handle(request: web.Request) -> web.Response:
+        if receiver.fail_next > 0:
+            receiver.fail_next -= 1
+            return web.Response(status=500)
+        receiver.received.append(ReceivedWebhook(dict(request.headers), await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hooks", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield receiver
+    await runner.cleanup()
+
+
+@dataclass
+class RunningSuite:
+    suite: Suite
+    schema_prefix: str
+    exchange: str
+    merchant_id: str
+    secret_key: str
+
+    @property
+    def gateway(self) -> str:
+        return self.suite.url("gateway")
+
+    @property
+    def dashboard(self) -> str:
+        return self.suite.url("dashboard")
+
+    def api(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.gateway,
+            headers={"Authorization": f"Bearer {self.secret_key}"},
+            timeout=10,
+        )
+
+    async def query(self, schema: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(DATABASE_URL)
+        try:
+            await conn.execute(f'SET search_path TO "{self.schema_prefix}{schema}"')
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+
+def _queues_with_prefix(prefix: str) -> list[str]:
+    if shutil.which("rabbitmqctl") is None:
+        return []
+    out = subprocess.run(
+        ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return [q.strip() for q in out.splitlines() if q.strip().startswith(prefix)]
+
+
+@contextlib.contextmanager
+def _suite(anvil: AnvilChain, name: str) -> Iterator[RunningSuite]:
+    prefix = unique("e2e") + "_"
+    exchange = unique("stablegate.e2e")
+    base_env = {
+        "DATABASE_URL": DATABASE_URL,
+        "RABBITMQ_URL": RABBITMQ_URL,
+        "RABBITMQ_EXCHANGE": exchange,
+        "STABLEGATE_ASSETS_FILE": str(anvil.assets_file),
+        "STABLEGATE_ENVIRONMENT": "test",
+        "LOG_LEVEL": "INFO",
+        "GATEWAY_EXPIRY_JOB_SECONDS": "1",
+        "RECONCILER_INTERVAL_SECONDS": "2",
+    }
+    ports = {s: free_port() for s in ("gateway", "watcher-eth", "reconciler", "dashboard")}
+    services = standard_services(rpc_url=anvil.rpc_url, schema_prefix=prefix, ports=ports)
+    suite = Suite(base_env, services, ARTIFACTS / name / prefix.rstrip("_"))
+    try:
+        suite.migrate_all()
+        merchant = json.loads(suite.cli("gateway", "create-merchant", "--name", "E2E").stdout)
+        suite.start_all()
+        suite.wait_ready(timeout=90)
+        yield RunningSuite(suite, prefix, exchange, merchant["merchant_id"], merchant["secret_key"])
+    finally:
+        suite.stop_all()
+        asyncio.run(_cleanup(prefix, exchange))
+
+
+async def _cleanup(prefix: str, exchange: str) -> None:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        schemas = await conn.fetch(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", prefix + "%"
+        )
+        for row in schemas:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{row["nspname"]}" CASCADE')
+    finally:
+        await conn.close()
+    await delete_bus_topology(
+        RABBITMQ_URL,
+        exchanges=[exchange, f"{exchange}.dlx"],
+        queues=_queues_with_prefix(exchange + "."),
+    )
+
+
+@pytest.fixture(scope="module")
+def e2e(anvil: AnvilChain, request: pytest.FixtureRequest) -> Iterator[RunningSuite]:
+    with _suite(anvil, request.module.__name__.rsplit(".", 1)[-1]) as running:
+        yield running
