@@ -4,7 +4,6 @@ their own; plus a local webhook receiver that records every request as received.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -12,7 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,8 +125,8 @@ def _queues_with_prefix(prefix: str) -> list[str]:
     return [q.strip() for q in out.splitlines() if q.strip().startswith(prefix)]
 
 
-@contextlib.contextmanager
-def _suite(anvil: AnvilChain, name: str) -> Iterator[RunningSuite]:
+@contextlib.asynccontextmanager
+async def _suite(anvil: AnvilChain, name: str) -> AsyncIterator[RunningSuite]:
     prefix = unique("e2e") + "_"
     exchange = unique("stablegate.e2e")
     base_env = {
@@ -151,7 +150,7 @@ def _suite(anvil: AnvilChain, name: str) -> Iterator[RunningSuite]:
         yield RunningSuite(suite, prefix, exchange, merchant["merchant_id"], merchant["secret_key"])
     finally:
         suite.stop_all()
-        asyncio.run(_cleanup(prefix, exchange))
+        await _cleanup(prefix, exchange)
 
 
 async def _cleanup(prefix: str, exchange: str) -> None:
@@ -171,7 +170,7 @@ async def _cleanup(prefix: str, exchange: str) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def e2e(anvil: AnvilChain, request: pytest.FixtureRequest) -> Iterator[RunningSuite]:
-    with _suite(anvil, request.module.__name__.rsplit(".", 1)[-1]) as running:
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def e2e(anvil: AnvilChain, request: pytest.FixtureRequest) -> AsyncIterator[RunningSuite]:
+    async with _suite(anvil, request.module.__name__.rsplit(".", 1)[-1]) as running:
         yield running
