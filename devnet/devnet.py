@@ -1,9 +1,15 @@
 """Local EVM devnets for tests and demos: one anvil process per network, with test
 stablecoins (and a look-alike) deployed, and the files that point the services at it.
 
-    uv run python devnet/devnet.py start [--network ethereum] [--block-time 2]
-    uv run python devnet/devnet.py status | stop
-    uv run python devnet/devnet.py pay --to 0x… --amount 12.5 [--asset USDT]
+    uv run python devnet/devnet.py start [--network all|ethereum|bsc|tron] [--block-time 2]
+    uv run python devnet/devnet.py status | stop [--network …]
+    uv run python devnet/devnet.py pay --to 0x… --amount 12.5 [--asset USDT] [--network bsc]
+
+Without `--network`, start/status/stop act on every network: Ethereum (chain id 31337,
+port 8545, 6-decimal tokens) and BSC (chain id 31338, port 8546, 18-decimal tokens);
+`pay` defaults to Ethereum. With several networks, `--port P` is the first network's port
+and the next ones follow (P+1, …). `--network tron` (also part of "all"; port 8090 by
+default) is the Tron devnet of devnet/tron, which `devnet.tron.cli` starts and stops.
 
 State lives in devnet/.state/: `<network>.pid`, `<network>.log`, `<network>.json` (RPC URL,
 chain id, token addresses, dev accounts) and `assets.json`, the asset-registry overlay for
@@ -53,11 +59,17 @@ class NetworkSpec:
     native_symbol: str
     display_name: str
     confirmations: int = 3
+    # The deployer's nonce before the first deploy. Contract addresses follow from
+    # (deployer, nonce), so distinct nonces give each chain its own token addresses, as
+    # on mainnet: code that finds a token by contract alone, without the network, fails.
+    deploy_nonce: int = 0
 
 
 NETWORKS = {
     "ethereum": NetworkSpec("ethereum", 31337, 8545, 6, "ETH", "Ethereum devnet (ERC-20)"),
-    "bsc": NetworkSpec("bsc", 31338, 8546, 18, "BNB", "BNB Smart Chain devnet (BEP-20)"),
+    "bsc": NetworkSpec(
+        "bsc", 31338, 8546, 18, "BNB", "BNB Smart Chain devnet (BEP-20)", deploy_nonce=100
+    ),
 }
 
 
@@ -103,6 +115,16 @@ class AnvilProcess:
         os.kill(self.pid, signal.SIGKILL)
         if self.popen is not None:
             self.popen.wait(timeout)
+
+    def pause(self) -> None:
+        """Freeze the node (SIGSTOP): it keeps its chain but answers nothing, so clients
+        time out as they would on a dead node. `resume()` continues it."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.alive():
+            os.kill(self.pid, signal.SIGCONT)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -305,13 +327,17 @@ def deploy_tokens(
     holders: int = 5,
     mint_whole_tokens: int = 1_000_000,
     timeout: float = 60.0,
+    deploy_nonce: int = 0,
 ) -> DeployedTokens:
-    """Deploy USDT, USDC and a look-alike USDT from dev account 0 and mint
-    `mint_whole_tokens` of USDT and USDC to each of the first `holders` dev accounts."""
+    """Deploy USDT, USDC and a look-alike USDT from dev account 0 (starting at
+    `deploy_nonce`) and mint `mint_whole_tokens` of USDT and USDC to each of the first
+    `holders` dev accounts."""
     ensure_compiled()
     with Rpc(rpc_url) as rpc:
         accounts = tuple(a.lower() for a in rpc.call("eth_accounts"))
         deployer = accounts[0]
+        if deploy_nonce:
+            rpc.call("anvil_setNonce", deployer, hex(deploy_nonce))
         # Sent one by one: anvil runs a JSON-RPC batch concurrently and then assigns
         # clashing nonces (chains.md §2.6).
         deploys = [
@@ -450,7 +476,9 @@ def cmd_start(spec: NetworkSpec, files: StateFiles, block_time: float | None) ->
     )
     files.pid.write_text(f"{anvil.pid}\n")
     try:
-        tokens = deploy_tokens(anvil.rpc_url, decimals=spec.decimals)
+        tokens = deploy_tokens(
+            anvil.rpc_url, decimals=spec.decimals, deploy_nonce=spec.deploy_nonce
+        )
     except DevnetError:
         anvil.stop()
         files.pid.unlink(missing_ok=True)
@@ -510,10 +538,18 @@ def cmd_pay(
     return 0
 
 
+ALL = "all"
+TRON = "tron"  # not an anvil: devnet/tron serves the java-tron API (devnet.tron.cli)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="devnet.py", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["start", "stop", "status", "pay"])
-    parser.add_argument("--network", choices=sorted(NETWORKS), default="ethereum")
+    parser.add_argument(
+        "--network",
+        choices=[*sorted(NETWORKS), TRON, ALL],
+        help="default: all networks (pay: ethereum)",
+    )
     parser.add_argument("--port", type=int, help="default: 8545 ethereum, 8546 bsc")
     parser.add_argument("--chain-id", type=int, help="default: 31337 ethereum, 31338 bsc")
     parser.add_argument("--confirmations", type=int, help="written to assets.json (default 3)")
@@ -531,21 +567,72 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    overrides = {"port": args.port, "chain_id": args.chain_id, "confirmations": args.confirmations}
-    spec = replace(NETWORKS[args.network], **{k: v for k, v in overrides.items() if v is not None})
-    files = StateFiles(args.state_dir, spec.name)
-    try:
-        if args.command == "start":
-            return cmd_start(spec, files, args.block_time or None)
-        if args.command == "stop":
-            return cmd_stop(spec, files)
-        if args.command == "status":
-            return cmd_status(spec, files)
+def selected_specs(args: argparse.Namespace) -> list[NetworkSpec]:
+    """The networks a command acts on, with the command line's overrides applied."""
+    default = "ethereum" if args.command == "pay" else ALL
+    chosen = args.network or default
+    names = list(NETWORKS) if chosen == ALL else [chosen]
+    if args.command == "pay" and len(names) > 1:
+        raise DevnetError("pay needs one --network")
+    if args.chain_id is not None and len(names) > 1:
+        raise DevnetError("--chain-id needs one --network (each chain has its own id)")
+    specs = []
+    for offset, name in enumerate(names):
+        overrides = {
+            "port": None if args.port is None else args.port + offset,
+            "chain_id": args.chain_id,
+            "confirmations": args.confirmations,
+        }
+        specs.append(
+            replace(NETWORKS[name], **{k: v for k, v in overrides.items() if v is not None})
+        )
+    return specs
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.network == TRON:
+        return _run_tron(args)
+    specs = selected_specs(args)
+    if args.command == "pay":
         if not args.to or not args.amount:
             raise DevnetError("pay needs --to and --amount")
+        [spec] = specs
+        files = StateFiles(args.state_dir, spec.name)
         return cmd_pay(spec, files, args.to, args.amount, args.asset, args.from_account)
+    codes = []
+    for spec in specs:
+        files = StateFiles(args.state_dir, spec.name)
+        if args.command == "start":
+            codes.append(cmd_start(spec, files, args.block_time or None))
+        elif args.command == "stop":
+            codes.append(cmd_stop(spec, files))
+        else:
+            codes.append(cmd_status(spec, files))
+    if args.network in (None, ALL):
+        codes.append(_run_tron(args))
+    return max(codes)
+
+
+def _run_tron(args: argparse.Namespace) -> int:
+    """Delegate to the Tron devnet's own tool, run from the repo root so it imports as a
+    package even when this file runs as a script."""
+    command = [sys.executable, "-m", "devnet.tron.cli", args.command]
+    command += ["--state-dir", str(args.state_dir.resolve()), "--block-time", str(args.block_time)]
+    if args.port is not None:  # with all networks, Tron's port follows the anvils'
+        port = args.port if args.network == TRON else args.port + len(NETWORKS)
+        command += ["--port", str(port)]
+    if args.confirmations is not None:
+        command += ["--depth", str(args.confirmations)]
+    if args.command == "pay":
+        command += ["--to", args.to or "", "--amount", args.amount or "", "--asset", args.asset]
+        command += ["--from-account", str(args.from_account)]
+    return subprocess.run(command, cwd=DEVNET_DIR.parent, check=False).returncode
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
     except DevnetError as exc:
         print(f"devnet: {exc}", file=sys.stderr)
         return 1

@@ -20,9 +20,13 @@ from stablegate_common.config import BusSettings, DatabaseSettings
 pytest_plugins: list[str] = [
     "tests.fixtures.bus",
     "tests.fixtures.anvil",
+    "tests.fixtures.tron",
+    "tests.fixtures.tron_watcher",
     "tests.fixtures.watcher",
     "tests.fixtures.gateway",
     "tests.fixtures.payments",
+    "tests.fixtures.ratefeed",
+    "tests.fixtures.browser",
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

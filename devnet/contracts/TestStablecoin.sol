@@ -22,6 +22,7 @@ contract TestStablecoin {
     error ZeroAddress();
     error InsufficientBalance(address account, uint256 balance, uint256 needed);
     error InsufficientAllowance(address spender, uint256 allowance, uint256 needed);
+    error LengthMismatch(uint256 recipients, uint256 amounts);
 
     constructor(string memory name_, string memory symbol_, uint8 decimals_) {
         name = name_;
@@ -40,6 +41,19 @@ contract TestStablecoin {
 
     function transfer(address to, uint256 amount) external returns (bool) {
         _move(msg.sender, to, amount);
+        return true;
+    }
+
+    /// Pays many recipients in one transaction, one Transfer event each: the benchmarks
+    /// (bench/) build blocks of thousands of token transfers with a few transactions.
+    function batchTransfer(address[] calldata to, uint256[] calldata amounts)
+        external
+        returns (bool)
+    {
+        if (to.length != amounts.length) revert LengthMismatch(to.length, amounts.length);
+        for (uint256 i = 0; i < to.length; ++i) {
+            _move(msg.sender, to[i], amounts[i]);
+        }
         return true;
     }
 

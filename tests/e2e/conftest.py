@@ -1,6 +1,10 @@
 """The whole suite as separate processes (gateway, watcher, reconciler, dashboard) against
 the real PostgreSQL, RabbitMQ and the session's anvil, in schemas and an exchange of
-their own; plus a local webhook receiver that records every request as received."""
+their own; plus a local webhook receiver that records every request as received.
+
+`e2e` runs the Ethereum path; `e2e_evm` adds the BSC devnet and its watcher, with both
+networks in one assets overlay, as `make run` does; `e2e_tron` adds the Tron devnet and
+the Tron watcher instead."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +26,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from devnet.tron import TronDevnet
 from tests.conftest import DATABASE_URL, RABBITMQ_URL, unique
-from tests.fixtures.anvil import AnvilChain
+from tests.fixtures.anvil import AnvilChain, merged_overlay
 from tests.fixtures.bus import delete_bus_topology
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -126,22 +131,49 @@ def _queues_with_prefix(prefix: str) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def _suite(anvil: AnvilChain, name: str) -> AsyncIterator[RunningSuite]:
+async def _suite(
+    anvil: AnvilChain,
+    name: str,
+    *,
+    bsc: AnvilChain | None = None,
+    tron: TronDevnet | None = None,
+    service_env: Mapping[str, Mapping[str, str]] | None = None,
+) -> AsyncIterator[RunningSuite]:
+    """The suite on `anvil` (Ethereum), and on `bsc` and `tron` too when given;
+    `service_env` adds variables to one service's environment (by service name)."""
     prefix = unique("e2e") + "_"
     exchange = unique("stablegate.e2e")
+    log_dir = ARTIFACTS / name / prefix.rstrip("_")
+    assets_file = anvil.assets_file
+    if bsc is not None or tron is not None:
+        assets_file = log_dir / "assets.json"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        overlay = merged_overlay(anvil, *([bsc] if bsc is not None else []))
+        if tron is not None:
+            overlay["networks"].update(tron.assets_overlay()["networks"])
+        assets_file.write_text(json.dumps(overlay))
     base_env = {
         "DATABASE_URL": DATABASE_URL,
         "RABBITMQ_URL": RABBITMQ_URL,
         "RABBITMQ_EXCHANGE": exchange,
-        "STABLEGATE_ASSETS_FILE": str(anvil.assets_file),
+        "STABLEGATE_ASSETS_FILE": str(assets_file),
         "STABLEGATE_ENVIRONMENT": "test",
         "LOG_LEVEL": "INFO",
         "GATEWAY_EXPIRY_JOB_SECONDS": "1",
         "RECONCILER_INTERVAL_SECONDS": "2",
     }
-    ports = {s: free_port() for s in ("gateway", "watcher-eth", "reconciler", "dashboard")}
-    services = standard_services(rpc_url=anvil.rpc_url, schema_prefix=prefix, ports=ports)
-    suite = Suite(base_env, services, ARTIFACTS / name / prefix.rstrip("_"))
+    names = ("gateway", "watcher-eth", "reconciler", "dashboard", "watcher-bsc", "watcher-tron")
+    ports = {s: free_port() for s in names}
+    services = standard_services(
+        rpc_url=anvil.rpc_url,
+        bsc_rpc_url=bsc.rpc_url if bsc is not None else None,
+        tron_url=tron.url if tron is not None else None,
+        schema_prefix=prefix,
+        ports=ports,
+    )
+    for spec in services:
+        spec.env.update((service_env or {}).get(spec.name, {}))
+    suite = Suite(base_env, services, log_dir)
     try:
         suite.migrate_all()
         merchant = json.loads(suite.cli("gateway", "create-merchant", "--name", "E2E").stdout)
@@ -173,4 +205,30 @@ async def _cleanup(prefix: str, exchange: str) -> None:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def e2e(anvil: AnvilChain, request: pytest.FixtureRequest) -> AsyncIterator[RunningSuite]:
     async with _suite(anvil, request.module.__name__.rsplit(".", 1)[-1]) as running:
+        yield running
+
+
+# The BSC watcher gives up on a silent node after this long: a paused node counts as down
+# within seconds, not after the default 10 s (test_bsc_payment.py takes the node away).
+BSC_RPC_TIMEOUT_SECONDS = "2"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def e2e_evm(
+    anvil: AnvilChain, anvil_bsc: AnvilChain, request: pytest.FixtureRequest
+) -> AsyncIterator[RunningSuite]:
+    """The suite on both EVM devnets: Ethereum and BSC watchers, one assets overlay."""
+    env = {"watcher-bsc": {"WATCHER_RPC_TIMEOUT_SECONDS": BSC_RPC_TIMEOUT_SECONDS}}
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    async with _suite(anvil, name, bsc=anvil_bsc, service_env=env) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def e2e_tron(
+    anvil: AnvilChain, tron_devnet: TronDevnet, request: pytest.FixtureRequest
+) -> AsyncIterator[RunningSuite]:
+    """The suite with the Tron watcher on the session's Tron devnet (and Ethereum)."""
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    async with _suite(anvil, name, tron=tron_devnet) as running:
         yield running

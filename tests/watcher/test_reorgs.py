@@ -113,7 +113,10 @@ async def test_reorg_that_keeps_the_transfer_block_reverts_nothing(
     await scan_to_head(engine)
     reorgs_before = _metric("stablegate_watcher_reorgs_total")
 
-    await anvil.reorg(2, [])  # only empty blocks above the transfer change
+    # Only the blocks above the transfer change. An unrelated transaction makes sure they
+    # do: empty replacements mined within the same second can hash exactly as before.
+    nudge = {"from": anvil.accounts[5], "to": anvil.accounts[6], "value": hex(1)}
+    await anvil.reorg(2, [(nudge, 0)])
     await scan_to_head(engine)
 
     assert _metric("stablegate_watcher_reorgs_total") == reorgs_before + 1

@@ -1,1 +1,2 @@
-"""The BNB Smart Chain watcher. Not built yet: it comes with the multi-chain issue."""
+"""The BNB Smart Chain watcher: the shared watcher engine over the EVM client in
+proof-of-authority mode, network `bsc`, schema `watcher_bsc`."""

@@ -1,1 +1,3 @@
-"""The Tron watcher. Not built yet: it comes with the multi-chain issue."""
+"""The Tron watcher: the shared watcher engine over the java-tron HTTP client
+(`stablegate_common.chains.tron.TronClient`), network `tron`, schema `watcher_tron`.
+Transfers are confirmed once their block is solidified."""

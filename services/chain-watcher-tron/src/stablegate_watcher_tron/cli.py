@@ -1,14 +1,16 @@
-"""Entry point of the Tron watcher, which is not built yet."""
+"""`stablegate-watcher-tron migrate | serve`."""
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Sequence
+
+from stablegate_common.watcher import service
+from stablegate_watcher_tron.app import SPEC
 
 
-def main() -> int:
-    print("stablegate: the Tron watcher is not built yet", file=sys.stderr)
-    return 2
+def main(argv: Sequence[str] | None = None) -> int:
+    return service.main(SPEC, argv)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from stablegate_common.bus import Bus, OutboxRelay
 from stablegate_common.chains.evm import EvmClient
+from stablegate_common.chains.tron import TronClient
 from stablegate_common.config import ConfigurationError
 from stablegate_common.core.assets import AssetRegistry
 from stablegate_common.core.errors import UnknownNetwork
@@ -40,18 +41,18 @@ def _version() -> str:
 def build_readers(
     settings: ReconcilerSettings, registry: AssetRegistry
 ) -> dict[str, BalanceReader]:
-    """One chain reader per network that has an RPC URL; refuse networks it cannot read."""
+    """One chain reader per network that has an RPC URL (JSON-RPC for EVM networks, the
+    java-tron HTTP API for Tron); refuse networks the registry does not know."""
     readers: dict[str, BalanceReader] = {}
     for network, url in sorted(settings.reconciler.rpc_urls.items()):
         try:
             family = registry.network(network).family
         except UnknownNetwork as exc:
             raise ConfigurationError(f"RECONCILER_RPC_URLS: {exc.message}") from exc
-        if family != "evm":
-            raise ConfigurationError(
-                f"RECONCILER_RPC_URLS: {network} ({family}) balances cannot be read yet"
-            )
-        readers[network] = EvmClient(url, poa=network == "bsc")
+        # Tron: the java-tron HTTP API URL; a past block reads the solidified state.
+        readers[network] = (
+            TronClient(url) if family == "tron" else EvmClient(url, poa=network == "bsc")
+        )
     return readers
 
 

@@ -1,5 +1,5 @@
 """Chain clients: one protocol (`ChainClient`) that the watcher engine scans through, and
-its implementations (`evm.EvmClient` for Ethereum and BSC; Tron has its own)."""
+its implementations (`evm.EvmClient` for Ethereum and BSC, `tron.TronClient` for Tron)."""
 
 from stablegate_common.chains.base import (
     BlockHeader,
@@ -7,6 +7,7 @@ from stablegate_common.chains.base import (
     ChainClient,
     ChainError,
     ChainUnavailable,
+    FinalizedHeadSource,
     RangeTooLarge,
     TokenTransfer,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "ChainClient",
     "ChainError",
     "ChainUnavailable",
+    "FinalizedHeadSource",
     "RangeTooLarge",
     "TokenTransfer",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,9 @@ class BlockHeader:
 class TokenTransfer:
     """One Transfer log of a token contract, as the chain reports it.
 
-    Addresses are canonical (lowercase 0x for EVM). `block_hash` is the hash the log was
-    found in: the engine compares it with the header it stored, because a log fetched
-    during a reorg can belong to a block that is no longer canonical.
+    Addresses are canonical (lowercase 0x for EVM, base58 `T…` for Tron). `block_hash` is
+    the hash the log was found in: the engine compares it with the header it stored,
+    because a log fetched during a reorg can belong to a block that is no longer canonical.
     """
 
     token_contract: str
@@ -112,3 +112,17 @@ class ChainClient(Protocol):
     async def token_decimals(self, contract: str) -> int: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class FinalizedHeadSource(Protocol):
+    """A chain with an explicit finality signal (Tron's solidified block).
+
+    When the watcher's client offers it, a transfer is confirmed once its block is at or
+    below `finalized_head()`, instead of once it has the configured number of blocks on
+    top (the count stays what events report as depth).
+    """
+
+    async def finalized_head(self) -> int:
+        """The newest block the chain will not revert."""
+        ...

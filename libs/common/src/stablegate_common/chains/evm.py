@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,13 +31,29 @@ _WORD = re.compile(r"^0x[0-9a-f]{64}$")
 _QUANTITY = re.compile(r"^0x[0-9a-fA-F]{1,64}$")
 
 
+@dataclass(frozen=True)
+class FeeHistory:
+    """`eth_feeHistory` decoded: `base_fees` has one entry per block plus the next block's,
+    `rewards` one tuple per block with the tip at each requested percentile (wei)."""
+
+    oldest_block: int
+    base_fees: tuple[int, ...]
+    rewards: tuple[tuple[int, ...], ...]
+
+    @property
+    def next_base_fee(self) -> int:
+        return self.base_fees[-1]
+
+
 class EvmClient:
     """`ChainClient` for an EVM node.
 
-    `poa` records that the chain is proof-of-authority (BSC). Raw JSON-RPC never decodes a
-    block's extraData, so such chains need no special handling here; the flag exists so
-    configuration states it, and so any future web3-based call knows to add web3's
-    ExtraDataToPOAMiddleware (chains.md §2.4).
+    `poa` records that the chain is proof-of-authority (BSC). Its blocks carry 97 bytes of
+    extraData (32 vanity + 65 validator seal), which web3's block formatter rejects unless
+    ExtraDataToPOAMiddleware is injected (chains.md §2.4). This client reads headers over
+    raw JSON-RPC and takes only number, hash, parentHash and timestamp, so extraData and
+    BSC's extra header fields never reach a parser; the flag exists so configuration states
+    it, and so any web3-based caller knows to add that middleware.
     """
 
     def __init__(
@@ -65,6 +82,11 @@ class EvmClient:
 
     async def head(self) -> int:
         return _quantity(await self._rpc.call("eth_blockNumber", []), "eth_blockNumber")
+
+    async def gas_price(self) -> int:
+        """`eth_gasPrice` in wei: the legacy price per gas unit. On BSC this is the whole
+        price (its base fee is zero); on Ethereum it is the node's base fee plus tip guess."""
+        return _quantity(await self._rpc.call("eth_gasPrice", []), "eth_gasPrice")
 
     async def headers(self, numbers: Sequence[int]) -> list[BlockHeader]:
         wanted = list(numbers)
@@ -109,6 +131,22 @@ class EvmClient:
 
     async def token_decimals(self, contract: str) -> int:
         return await self._call_uint(contract, DECIMALS_SELECTOR, "decimals")
+
+    async def fee_history(self, block_count: int, percentiles: Sequence[float]) -> FeeHistory:
+        """`eth_feeHistory` over the newest `block_count` blocks (EIP-1559 chains)."""
+        result = await self._rpc.call(
+            "eth_feeHistory", [hex(block_count), "latest", list(percentiles)]
+        )
+        if not isinstance(result, dict) or not isinstance(result.get("baseFeePerGas"), list):
+            raise ChainError(f"eth_feeHistory: expected an object with baseFeePerGas: {result!r}")
+        rewards = result.get("reward") or []
+        if not isinstance(rewards, list) or not all(isinstance(r, list) for r in rewards):
+            raise ChainError(f"eth_feeHistory: reward is not a list of lists: {rewards!r}")
+        return FeeHistory(
+            oldest_block=_quantity(result.get("oldestBlock"), "oldestBlock"),
+            base_fees=tuple(_quantity(v, "baseFeePerGas") for v in result["baseFeePerGas"]),
+            rewards=tuple(tuple(_quantity(v, "reward") for v in block) for block in rewards),
+        )
 
     async def close(self) -> None:
         await self._rpc.close()
@@ -191,4 +229,10 @@ def _hash(value: Any, field: str) -> str:
     return text
 
 
-__all__ = ["BALANCE_OF_SELECTOR", "DECIMALS_SELECTOR", "TRANSFER_TOPIC", "EvmClient"]
+__all__ = [
+    "BALANCE_OF_SELECTOR",
+    "DECIMALS_SELECTOR",
+    "TRANSFER_TOPIC",
+    "EvmClient",
+    "FeeHistory",
+]

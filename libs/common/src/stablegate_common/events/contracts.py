@@ -115,6 +115,9 @@ class IntentSnapshot(EventPayload):
     created_at: datetime
     expires_at: datetime
     transfers: list[IntentTransfer]
+    # Optional so that snapshots published before these fields existed still parse.
+    description: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
 
 
 @register
@@ -149,3 +152,34 @@ class DiscrepancyFound(EventPayload):
     address: str
     ledger_base_units: BaseUnitsField
     chain_base_units: BaseUnitsField
+
+
+@register
+class DiscrepancyResolved(EventPayload):
+    """A run found the ledger and the chain equal again at an address (subject = the
+    discrepancy id that `reconciliation.discrepancy` announced)."""
+
+    event_type = "reconciliation.discrepancy_resolved"
+
+    network: str
+    asset: str
+    address: str
+    resolved_run_id: str
+
+
+@register
+class ReconciliationRunCompleted(EventPayload):
+    """A reconciliation run ended (`completed`, `partial` or `failed`): subject = run id."""
+
+    event_type = "reconciliation.run_completed"
+
+    run_id: str
+    status: Literal["completed", "partial", "failed"]
+    started_at: datetime
+    finished_at: datetime
+    addresses_checked: int = Field(ge=0)
+    discrepancies: int = Field(ge=0)
+    discrepancies_opened: int = Field(ge=0)
+    discrepancies_resolved: int = Field(ge=0)
+    # Per network: {"block": n, "addresses": n} or {"error": "why it was not checked"}.
+    networks: dict[str, dict[str, int | str]]

@@ -12,6 +12,10 @@ One `tick()` (research chains.md §1.3):
    enough, store the window's newest hashes, move the cursor, queue the events in the
    outbox. The relay publishes after the commit.
 
+"Deep enough" is `confirmations` blocks on top of the transfer's block, or, for a chain
+whose client reports finality (`FinalizedHeadSource`, Tron's solidified block), a block
+at or below the finalized one.
+
 The scanning loop, its lock and readiness live in `runner.py`.
 """
 
@@ -31,6 +35,7 @@ from stablegate_common.chains import (
     ChainClient,
     ChainError,
     ChainUnavailable,
+    FinalizedHeadSource,
     RangeTooLarge,
     TokenTransfer,
 )
@@ -98,6 +103,8 @@ class WatcherEngine:
             config.window_blocks, config.max_window_blocks, grow_after=config.grow_after
         )
         self._last_head: int | None = None
+        self._last_finalized: int | None = None
+        self._finality = client if isinstance(client, FinalizedHeadSource) else None
         self._published: tuple[int, int] | None = None
 
     # -- start-up ----------------------------------------------------------------------
@@ -164,6 +171,7 @@ class WatcherEngine:
     async def tick(self) -> bool:
         """Scan once; return True when blocks are left to scan (tick again at once)."""
         head = await self.client.head()
+        finalized = await self._finality.finalized_head() if self._finality else None
         metrics.HEAD_BLOCK.labels(self.name).set(head)
         async with self.db.sessions() as session:
             cursor = await repository.load_cursor(session, self.name)
@@ -183,10 +191,11 @@ class WatcherEngine:
             scan = await self._read(window, stored[0] if stored else None)
             if scan is None:
                 return False  # read it again after a pause, not in a tight loop
-        if scan is None and head == self._last_head:
+        if scan is None and head == self._last_head and finalized == self._last_finalized:
             return False
-        await self._commit(head, cursor, scan)
+        await self._commit(head, cursor, scan, finalized)
         self._last_head = head
+        self._last_finalized = finalized
         return window is not None and window.last < head
 
     # -- reorgs ------------------------------------------------------------------------
@@ -374,7 +383,9 @@ class WatcherEngine:
 
     # -- committing --------------------------------------------------------------------
 
-    async def _commit(self, head: int, cursor: int, scan: Scan | None) -> None:
+    async def _commit(
+        self, head: int, cursor: int, scan: Scan | None, finalized: int | None
+    ) -> None:
         new_cursor = scan.window.last if scan else cursor
         head_timestamp = await self._head_timestamp(head, new_cursor, scan)
         async with self.db.transaction() as session:
@@ -394,7 +405,7 @@ class WatcherEngine:
                     session, below=new_cursor - self.config.reorg_window + 1
                 )
             confirmed = await repository.confirm_transfers(
-                session, self.name, head=head, required=self.required
+                session, self.name, head=head, required=self.required, finalized=finalized
             )
             await repository.count_pending_confirmations(session, self.name, head=head)
             self._queue(session, recorded + confirmed)

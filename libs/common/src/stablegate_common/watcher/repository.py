@@ -236,10 +236,17 @@ def _transfer_values(
 
 
 async def confirm_transfers(
-    session: AsyncSession, network: str, *, head: int, required: int
+    session: AsyncSession,
+    network: str,
+    *,
+    head: int,
+    required: int,
+    finalized: int | None = None,
 ) -> list[TransferRow]:
-    """Promote pending transfers with `required` confirmations at `head`; return them."""
-    deepest = head - required + 1
+    """Promote pending transfers with `required` confirmations at `head`, or, when the
+    chain reports a `finalized` block, those at or below it; return them."""
+    # A solidity node ahead of the full node must not confirm above the head we count from.
+    deepest = min(finalized, head) if finalized is not None else head - required + 1
     result = await session.execute(
         update(ObservedTransfer)
         .where(

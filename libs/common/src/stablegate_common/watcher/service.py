@@ -64,8 +64,9 @@ class WatcherService:
 
 
 def build_service(spec: WatcherSpec, settings: WatcherServiceSettings) -> WatcherService:
+    registry = settings.asset_registry()
     try:
-        network = settings.asset_registry().network(spec.network)
+        network = registry.network(spec.network)
     except UnknownNetwork as exc:
         raise ConfigurationError(f"STABLEGATE_ASSETS_FILE: {exc.message}") from exc
     config = settings.watcher.engine_config(network)
@@ -87,7 +88,9 @@ def build_service(spec: WatcherSpec, settings: WatcherServiceSettings) -> Watche
     service_info(spec.service, spec.version)
 
     runner = ServiceRunner(spec.service, app, settings.http, health)
-    consumer = WatchSetConsumer(network)
+    # A payment on the wrong network of the family must be seen: watch the siblings' intents.
+    siblings = [n.name for n in registry if n.family == network.family]
+    consumer = WatchSetConsumer(network, siblings)
 
     async def start_bus() -> None:
         await bus.connect()

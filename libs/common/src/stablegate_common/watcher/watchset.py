@@ -1,6 +1,13 @@
 """The consumer that fills the watch set from the gateway's announcements:
 `address.provisioned` (addresses derived ahead of need, for this network's family) and
-`intent.created` (the intent's deposit address, for this network).
+`intent.created` (the intent's deposit address, for this network or, when the service
+passes them, the other networks of its family).
+
+Ethereum and BSC share addresses (one `evm` pool), so a payment to an Ethereum intent's
+address may arrive on BSC. Each EVM watcher therefore watches the deposit addresses of
+every EVM intent: `address.provisioned` alone is not enough, because a batch provisioned
+before a watcher's queue existed is never delivered to it, while `intent.created` names
+the address again, with its allocation time for the backfill.
 
 It writes `watched_addresses` only. A new row has `backfilled_at` NULL, and that row is
 the hand-off to the scanner: whichever replica holds the scanner lock picks it up at the
@@ -12,6 +19,7 @@ process would not reach the scanner on another one; the database does, on every 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,8 +39,11 @@ ROUTING_KEYS = (AddressesProvisioned.event_type, IntentCreated.event_type)
 class WatchSetConsumer:
     """`handle(session, event)` for `idempotent(db, CONSUMER, consumer.handle)`."""
 
-    def __init__(self, network: Network) -> None:
+    def __init__(self, network: Network, family_networks: Collection[str] = ()) -> None:
+        """`family_networks`: networks sharing this one's addresses whose intents' deposit
+        addresses are watched too (this network's own always are)."""
         self.network = network
+        self.intent_networks = frozenset({network.name, *family_networks})
 
     async def handle(self, session: AsyncSession, event: Event) -> None:
         if event.type == AddressesProvisioned.event_type:
@@ -42,7 +53,7 @@ class WatchSetConsumer:
             await self._add(session, provisioned.addresses, "provisioned", event.occurred_at)
         elif event.type == IntentCreated.event_type:
             intent = parse_payload(event, IntentCreated)
-            if intent.network != self.network.name:
+            if intent.network not in self.intent_networks:
                 return
             # The address can be paid from the moment it was allocated, which may precede
             # the event's own timestamp.

@@ -16,7 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stablegate_common.bus import add_to_outbox
 from stablegate_common.core.ids import new_id
 from stablegate_common.events import make_event
-from stablegate_common.events.contracts import DiscrepancyFound
+from stablegate_common.events.contracts import (
+    DiscrepancyFound,
+    DiscrepancyResolved,
+    ReconciliationRunCompleted,
+)
 from stablegate_reconciler.ledger.models import Account, ObservedTransfer
 from stablegate_reconciler.reconciliation.models import Discrepancy, ReconciliationRun
 from stablegate_reconciler.reconciliation.rules import Holding, verdict
@@ -65,6 +69,21 @@ async def finish_run(
     run.discrepancies_resolved = tally.resolved
     run.networks = dict(networks)
     await session.flush()
+    await session.refresh(run, attribute_names=["started_at", "finished_at"])
+    assert run.finished_at is not None
+    # One event per run (sequence 1: a run ends once), so that the dashboard can list runs.
+    payload = ReconciliationRunCompleted(
+        run_id=run.id,
+        status=status,  # validated: one of the CHECK constraint's values
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        addresses_checked=tally.checked,
+        discrepancies=tally.mismatches,
+        discrepancies_opened=tally.opened,
+        discrepancies_resolved=tally.resolved,
+        networks={name: dict(report) for name, report in networks.items()},
+    )
+    add_to_outbox(session, make_event(payload, producer=PRODUCER, subject=run.id, sequence=1))
 
 
 async def holdings_to_check(session: AsyncSession) -> dict[str, list[Holding]]:
@@ -137,7 +156,7 @@ async def compare(
             found.block_number, found.last_run_id = block, run_id
             found.updated_at = func.now()
         elif outcome == "resolve":
-            _resolve(already[holding], run_id)
+            _resolve(session, already[holding], run_id)
             tally.resolved += 1
     await session.flush()
     return tally
@@ -181,10 +200,15 @@ def _open(
     add_to_outbox(session, make_event(payload, producer=PRODUCER, subject=found.id, sequence=1))
 
 
-def _resolve(found: Discrepancy, run_id: str) -> None:
+def _resolve(session: AsyncSession, found: Discrepancy, run_id: str) -> None:
     found.status = "resolved"
     found.resolved_run_id = found.last_run_id = run_id
     found.resolved_at = found.updated_at = func.now()
+    payload = DiscrepancyResolved(
+        network=found.network, asset=found.asset, address=found.address, resolved_run_id=run_id
+    )
+    # Sequence 2: after the `reconciliation.discrepancy` (1) that opened it.
+    add_to_outbox(session, make_event(payload, producer=PRODUCER, subject=found.id, sequence=2))
     log.info(
         "discrepancy resolved",
         extra={"discrepancy": found.id, "network": found.network, "address": found.address},
