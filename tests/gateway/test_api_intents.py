@@ -177,13 +177,14 @@ async def test_tron_is_refused_without_its_xpub(
 
 
 @pytest.mark.parametrize("gateway_settings", [{"tron_xpub": DEVNET_TRON_XPUB}], indirect=True)
-async def test_tron_intents_use_base58_addresses_and_no_payment_uri(
+async def test_tron_intents_use_base58_addresses_and_the_bare_address_as_uri(
     api: httpx.AsyncClient, merchant: ApiMerchant
 ) -> None:
     intent = await create(api, merchant, network="tron")
     assert intent["deposit_address"] == AddressDeriver(DEVNET_TRON_XPUB, "tron").derive(0)
+    assert intent["deposit_address"].startswith("T")
     assert intent["token_contract"] == "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
-    assert intent["payment_uri"] is None
+    assert intent["payment_uri"] == intent["deposit_address"]
 
 
 async def test_retrieve_shows_transfers_with_confirmations_from_the_head(

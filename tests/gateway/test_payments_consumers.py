@@ -16,7 +16,6 @@ from stablegate_gateway.transfers.service import intent_events
 from stablegate_gateway.webhooks.models import WebhookDelivery
 from tests.fixtures.gateway import ApiMerchant, SettingsFactory
 from tests.fixtures.payments import (
-    USDC_ETHEREUM,
     ChainTx,
     count,
     create_endpoint,
@@ -226,11 +225,11 @@ async def test_a_transfer_to_an_unknown_address_is_kept_as_unsolicited(
     assert (transfer.status, transfer.amount_base_units) == ("confirmed", 5 * USDT)
 
 
-async def test_attribution_is_by_network_and_time_not_by_address_alone(
+async def test_attribution_is_by_address_and_time_and_the_network_decides_what_it_is(
     gateway_ctx: GatewayContext, merchant: ApiMerchant, transfer_feed: Feed
 ) -> None:
     intent = await create_intent(gateway_ctx, merchant.id)
-    # Same EVM address on BSC: not this Ethereum intent's payment.
+    # Same EVM address on BSC: this Ethereum intent's address, paid on the wrong network.
     wrong_network = ChainTx(
         intent.deposit_address,
         25 * 10**18,
@@ -245,9 +244,11 @@ async def test_attribution_is_by_network_and_time_not_by_address_alone(
     await transfer_feed(too_early.event("confirmed", 1))
 
     after = await load_intent(gateway_ctx, intent.id)
-    assert paid_amounts(after) == ("awaiting_payment", None, 0, 0)
+    assert paid_amounts(after) == ("requires_action", "wrong_network", 0, 0)
+    [attached] = await intent_transfers(gateway_ctx, intent.id)
+    assert (attached.tx_hash, attached.network) == (wrong_network.tx_hash, "bsc")
     unsolicited = await rows(gateway_ctx, Transfer, Transfer.intent_id.is_(None))
-    assert {t.tx_hash for t in unsolicited} == {wrong_network.tx_hash, too_early.tx_hash}
+    assert {t.tx_hash for t in unsolicited} == {too_early.tx_hash}
 
 
 async def test_a_block_slightly_older_than_the_intent_still_counts(
@@ -260,19 +261,6 @@ async def test_a_block_slightly_older_than_the_intent_still_counts(
     )
     await transfer_feed(tx.event("confirmed", 1))
     assert (await load_intent(gateway_ctx, intent.id)).status == "paid"
-
-
-async def test_another_token_to_the_address_is_shown_but_never_counted(
-    gateway_ctx: GatewayContext, merchant: ApiMerchant, transfer_feed: Feed
-) -> None:
-    intent = await create_intent(gateway_ctx, merchant.id)
-    usdc = ChainTx(intent.deposit_address, 25 * USDT, token_contract=USDC_ETHEREUM)
-    await transfer_feed(usdc.event("confirmed", 1))
-
-    after = await load_intent(gateway_ctx, intent.id)
-    assert paid_amounts(after) == ("awaiting_payment", None, 0, 0)
-    [transfer] = await intent_transfers(gateway_ctx, intent.id)
-    assert transfer.token_contract == USDC_ETHEREUM
 
 
 async def test_a_payment_after_expiry_needs_action(

@@ -1,5 +1,5 @@
-"""The scheduled jobs on a migrated schema: expiry, address release, pool top-up, and
-their registration with the PostgreSQL-backed scheduler."""
+"""The scheduled jobs on a migrated schema: expiry, address release, pool top-up,
+housekeeping, and their registration with the PostgreSQL-backed scheduler."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import insert
 
 from stablegate_common.scheduling import Scheduler
 from stablegate_gateway.addresses.jobs import maintain_address_pool, release_cooled_addresses
 from stablegate_gateway.addresses.models import DepositAddress
 from stablegate_gateway.context import GatewayContext
+from stablegate_gateway.idempotency.models import COMPLETED, IdempotencyKey
 from stablegate_gateway.intents.jobs import expire_due_intents
-from stablegate_gateway.payments_wiring import ADDRESS_POOL_JOB, EXPIRY_JOB, build_scheduler
+from stablegate_gateway.payments_wiring import (
+    ADDRESS_POOL_JOB,
+    EXPIRY_JOB,
+    HOUSEKEEPING_JOB,
+    build_scheduler,
+)
 from stablegate_gateway.settings import GatewaySettings
 from tests.fixtures.gateway import ApiMerchant, SettingsFactory
 from tests.fixtures.payments import (
@@ -147,3 +154,20 @@ async def test_the_jobs_run_under_the_scheduler(
     assert await scheduler.run_now(EXPIRY_JOB) == "success"
     assert await scheduler.run_now(ADDRESS_POOL_JOB) == "success"
     assert (await load_intent(gateway_ctx, intent.id)).status == "expired"
+
+
+async def test_housekeeping_runs_under_the_scheduler(
+    gateway_ctx: GatewayContext, merchant: ApiMerchant, scheduler: Scheduler
+) -> None:
+    async with gateway_ctx.db.transaction() as session:
+        await session.execute(
+            insert(IdempotencyKey).values(
+                merchant_id=merchant.id,
+                key="two-days-old",
+                fingerprint="f" * 64,
+                status=COMPLETED,
+                created_at=datetime.now(UTC) - timedelta(days=2),
+            )
+        )
+    assert await scheduler.run_now(HOUSEKEEPING_JOB) == "success"
+    assert await count(gateway_ctx, IdempotencyKey) == 0

@@ -1,6 +1,6 @@
 """The webhook delivery worker against a real HTTP receiver on 127.0.0.1 and the real
 queue table: signed bodies, retries, giving up, deletion, several workers, crashed
-workers, and the wake-up after commit."""
+workers, the wake-up after commit, and disabling an endpoint that only ever failed."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy import update
 from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.settings import GatewaySettings
 from stablegate_gateway.webhooks.delivery import AttemptResult, WebhookDeliveryWorker
-from stablegate_gateway.webhooks.models import WebhookDelivery
+from stablegate_gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
 from stablegate_gateway.webhooks.signing import verify_signature
 from tests.fixtures.bus import eventually
 from tests.fixtures.gateway import ApiMerchant, SettingsFactory
@@ -28,6 +28,7 @@ from tests.fixtures.payments import (
     create_intent,
     deliveries,
     fast_webhook_settings,
+    rows,
 )
 
 
@@ -267,3 +268,99 @@ async def test_a_delivery_whose_worker_died_is_retried_after_its_lease(
     finally:
         await crashed.close()
     assert len(webhook_receiver.requests) == 1
+
+
+async def test_an_endpoint_failing_to_the_last_attempt_is_disabled_and_an_event_says_so(
+    gateway_ctx: GatewayContext,
+    merchant: ApiMerchant,
+    webhook_receiver: Receiver,
+    running_delivery_worker: WebhookDeliveryWorker,
+    api: httpx.AsyncClient,
+) -> None:
+    max_attempts = gateway_ctx.settings.gateway.webhook_max_attempts
+    webhook_receiver.statuses = [500] * 1000
+    failing = await create_endpoint(gateway_ctx, merchant.id, webhook_receiver.url)
+    # A second endpoint that listens for exactly this announcement.
+    watcher = await create_endpoint(
+        gateway_ctx, merchant.id, webhook_receiver.url + "?ops", ["webhook_endpoint.disabled"]
+    )
+    await create_intent(gateway_ctx, merchant.id)
+    await create_intent(gateway_ctx, merchant.id)
+
+    async def disabled() -> bool:
+        one = await api.get(f"/v1/webhook_endpoints/{failing.id}", headers=merchant.headers)
+        return bool(one.json()["status"] == "disabled")
+
+    await eventually(disabled, timeout=15)
+    endpoint = (
+        await api.get(f"/v1/webhook_endpoints/{failing.id}", headers=merchant.headers)
+    ).json()
+    assert endpoint["disabled_reason"].startswith("every delivery failed from ")
+    states = sorted(
+        (d.status, d.attempts) for d in await deliveries(gateway_ctx) if d.endpoint_id == failing.id
+    )
+    # The first delivery to give up disabled the endpoint; the other stopped with it.
+    assert states[-1] == ("failed", max_attempts)
+    assert {s for s, _ in states} <= {"failed", "canceled"}
+
+    events = (
+        await api.get("/v1/events?type=webhook_endpoint.disabled", headers=merchant.headers)
+    ).json()["data"]
+    assert [(e["data"]["object"]["id"], e["sequence"]) for e in events] == [(failing.id, 1)]
+    assert events[0]["data"]["object"]["status"] == "disabled"
+    to_watcher = [d for d in await deliveries(gateway_ctx) if d.endpoint_id == watcher.id]
+    assert [d.event_id for d in to_watcher] == [events[0]["id"]]
+
+
+async def test_an_endpoint_that_took_a_delivery_meanwhile_stays_enabled(
+    gateway_ctx: GatewayContext,
+    merchant: ApiMerchant,
+    webhook_receiver: Receiver,
+    delivery_worker: WebhookDeliveryWorker,
+) -> None:
+    max_attempts = gateway_ctx.settings.gateway.webhook_max_attempts
+    endpoint = await create_endpoint(gateway_ctx, merchant.id, webhook_receiver.url)
+    await create_intent(gateway_ctx, merchant.id)
+    webhook_receiver.statuses = [500]
+    assert await delivery_worker.deliver_due() == 1
+    [failing] = await deliveries(gateway_ctx)
+
+    async def reschedule(**values: Any) -> None:
+        async with gateway_ctx.db.transaction() as session:
+            await session.execute(
+                update(WebhookDelivery).where(WebhookDelivery.id == failing.id).values(**values)
+            )
+
+    # Another event reaches the endpoint after the failing delivery's first attempt ...
+    await reschedule(next_attempt_at=datetime.now(UTC) + timedelta(hours=1))
+    await create_intent(gateway_ctx, merchant.id)
+    assert await delivery_worker.deliver_due() == 1
+    # ... so when the failing delivery uses its last attempt, the endpoint is not dead.
+    await reschedule(attempts=max_attempts - 1, next_attempt_at=datetime.now(UTC))
+    webhook_receiver.statuses = [500]
+    assert await delivery_worker.deliver_due() == 1
+
+    states = sorted((d.status, d.attempts) for d in await deliveries(gateway_ctx))
+    assert states == [("failed", max_attempts), ("succeeded", 1)]
+    [stored] = await rows(gateway_ctx, WebhookEndpoint)
+    assert (stored.id, stored.status) == (endpoint.id, "enabled")
+
+
+async def test_the_url_policy_is_checked_again_at_delivery_time(
+    gateway_ctx: GatewayContext, merchant: ApiMerchant, webhook_receiver: Receiver
+) -> None:
+    """An endpoint accepted earlier (or whose name now resolves elsewhere) gets nothing
+    once its address is private and private URLs are not allowed."""
+    await create_endpoint(gateway_ctx, merchant.id, webhook_receiver.url)  # allowed here
+    await create_intent(gateway_ctx, merchant.id)
+    config = gateway_ctx.settings.gateway.model_copy(update={"webhook_allow_private_urls": False})
+    strict = WebhookDeliveryWorker(gateway_ctx.db, config)
+    try:
+        assert await strict.deliver_due() == 1
+    finally:
+        await strict.close()
+    assert webhook_receiver.requests == []
+    [row] = await deliveries(gateway_ctx)
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, None)
+    assert row.last_error is not None
+    assert "private, loopback or link-local" in row.last_error

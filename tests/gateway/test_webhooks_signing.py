@@ -1,5 +1,6 @@
 """Webhook signatures and retry delays (pure): what a merchant's verification accepts and
-refuses, and the bounds of the backoff."""
+refuses, signing with several secrets during a roll, the bounds of the backoff, and the
+default schedule's three days."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stablegate_gateway.webhooks.delivery import retry_delay
+from stablegate_gateway.settings import GatewayConfig
+from stablegate_gateway.webhooks.delivery import nominal_delay, retry_delay, retry_schedule
 from stablegate_gateway.webhooks.signing import (
     InvalidSignature,
     compute_signature,
@@ -75,20 +77,47 @@ def test_secrets_are_prefixed_and_unique() -> None:
 
 
 @given(
-    attempts=st.integers(min_value=1, max_value=60),
+    attempts=st.integers(min_value=1, max_value=200),
     base=st.floats(min_value=0.001, max_value=100),
+    factor=st.floats(min_value=1, max_value=10),
     cap=st.floats(min_value=0.001, max_value=100_000),
+    jitter=st.floats(min_value=0, max_value=0.5),
     rand=st.floats(min_value=0, max_value=1, exclude_max=True),
 )
-def test_retry_delays_are_jittered_below_a_capped_exponential(
-    attempts: int, base: float, cap: float, rand: float
+def test_retry_delays_stay_within_the_jitter_of_a_capped_exponential(
+    attempts: int, base: float, factor: float, cap: float, jitter: float, rand: float
 ) -> None:
-    ceiling = min(cap, base * 2 ** (attempts - 1))
-    delay = retry_delay(attempts, base=base, cap=cap, rand=rand)
-    assert 0 <= delay <= ceiling
-    assert retry_delay(attempts, base=base, cap=cap, rand=0.0) == 0
+    nominal = nominal_delay(attempts, base=base, factor=factor, cap=cap)
+    assert nominal == pytest.approx(min(cap, base * factor ** (attempts - 1)), rel=1e-9)
+    delay = retry_delay(attempts, base=base, factor=factor, cap=cap, jitter=jitter, rand=rand)
+    assert nominal * (1 - jitter) - 1e-9 <= delay <= nominal * (1 + jitter) + 1e-9
+    middle = retry_delay(attempts, base=base, factor=factor, cap=cap, jitter=jitter, rand=0.5)
+    assert middle == pytest.approx(nominal)
 
 
-def test_retry_ceilings_double_until_the_cap() -> None:
-    ceilings = [retry_delay(n, base=10, cap=300, rand=1.0) for n in range(1, 8)]
-    assert ceilings == [10, 20, 40, 80, 160, 300, 300]
+def test_nominal_delays_triple_until_the_cap() -> None:
+    delays = [nominal_delay(n, base=60, factor=3, cap=39_600) for n in range(1, 10)]
+    assert delays == [60, 180, 540, 1620, 4860, 14_580, 39_600, 39_600, 39_600]
+
+
+def test_the_default_schedule_ends_about_three_days_after_the_first_attempt() -> None:
+    config = GatewayConfig()
+    schedule = retry_schedule(config)
+    assert len(schedule) == config.webhook_max_attempts - 1 == 12
+    assert 71 * 3600 <= schedule[-1] <= 73 * 3600
+    assert schedule[0] == 60  # a blip is retried within a minute
+    # Even at the jitter's extremes the last attempt stays within a day of 72 h.
+    jitter = config.webhook_backoff_jitter
+    assert schedule[-1] * (1 - jitter) > 48 * 3600
+    assert schedule[-1] * (1 + jitter) < 96 * 3600
+
+
+def test_several_secrets_each_add_a_signature() -> None:
+    header = signature_header([SECRET, "whsec_old"], BODY, timestamp=NOW)
+    new = compute_signature(SECRET, NOW, BODY)
+    old = compute_signature("whsec_old", NOW, BODY)
+    assert header == f"t={NOW},v1={new},v1={old}"
+    verify_signature(SECRET, header, BODY, now=NOW)
+    verify_signature("whsec_old", header, BODY, now=NOW)
+    with pytest.raises(InvalidSignature):
+        verify_signature("whsec_other", header, BODY, now=NOW)

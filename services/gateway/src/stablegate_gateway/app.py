@@ -24,10 +24,13 @@ from stablegate_gateway import payments_wiring
 from stablegate_gateway.addresses.service import ensure_pool
 from stablegate_gateway.api.errors import install_error_handlers
 from stablegate_gateway.api.middleware import RequestContextMiddleware
+from stablegate_gateway.api.openapi import document_conventions
 from stablegate_gateway.balances import api as balances_api
 from stablegate_gateway.balances import consumers as balances_consumers
+from stablegate_gateway.checkout import api as checkout_api
 from stablegate_gateway.context import SERVICE, GatewayContext
 from stablegate_gateway.events import api as events_api
+from stablegate_gateway.idempotency.middleware import IdempotencyMiddleware
 from stablegate_gateway.intents import api as intents_api
 from stablegate_gateway.merchants import api as merchants_api
 from stablegate_gateway.networks import api as networks_api
@@ -87,7 +90,9 @@ def create_app(ctx: GatewayContext, *, health: Health | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequestContextMiddleware)  # added last, so outermost: sees every response
+    document_conventions(app)
     routers: list[APIRouter] = [
         intents_api.router,
         networks_api.router,
@@ -95,6 +100,7 @@ def create_app(ctx: GatewayContext, *, health: Health | None = None) -> FastAPI:
         events_api.router,
         merchants_api.router,
         *payments_wiring.routers(),
+        checkout_api.router,
     ]
     for router in routers:
         app.include_router(router)
@@ -119,6 +125,7 @@ def build_context(settings: GatewaySettings) -> GatewayContext:
     )
     for family in get_args(Family):
         ctx.deriver(family)  # raises ConfigurationError now rather than on a request
+    ctx.pricing  # noqa: B018 - builds the rate feed and fee inputs, or raises ConfigurationError
     _check_secrets(ctx)
     return ctx
 
@@ -146,6 +153,7 @@ def build_service(settings: GatewaySettings) -> ServiceRunner:
     runner = ServiceRunner(SERVICE, create_app(ctx, health=health), settings.http, health)
     runner.on_shutdown(ctx.db.dispose)  # shutdown runs in reverse: the bus closes first
     runner.on_shutdown(bus.close)
+    runner.on_shutdown(ctx.pricing.close)
     runner.on_start(bus.connect)
 
     async def provision_pools() -> None:

@@ -1,4 +1,5 @@
-"""`stablegate-gateway`: run migrations, serve, or create a merchant.
+"""`stablegate-gateway`: run migrations, serve, create a merchant, or set a merchant's
+default underpayment tolerance.
 
 `create-merchant` prints one JSON object on stdout (the only time the secret key is ever
 shown); logs go to stderr, so the output can be piped.
@@ -11,10 +12,12 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.auth import KeyMode
 from stablegate_common.config import load_settings
@@ -23,6 +26,7 @@ from stablegate_common.db import Database
 from stablegate_common.logging import configure_logging
 from stablegate_common.migrations import upgrade
 from stablegate_gateway.context import SERVICE, GatewayContext
+from stablegate_gateway.intents.tolerance import format_decimal, set_merchant_default
 from stablegate_gateway.merchants.service import create_merchant
 from stablegate_gateway.settings import GatewaySettings
 
@@ -44,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     merchant.add_argument("--name", required=True, help="the merchant's display name")
     merchant.add_argument("--mode", choices=["test", "live"], default="test", help="key mode")
+    tolerance = commands.add_parser(
+        "set-underpayment-tolerance",
+        help="set a merchant's default underpayment tolerance (new intents copy it): a final "
+        "amount short of the amount due by no more than the larger of PERCENT of it and "
+        "AMOUNT token units is paid",
+    )
+    tolerance.add_argument("--merchant", required=True, help="the merchant id (mer_…)")
+    tolerance.add_argument("--percent", default="0", help='percent of the amount due ("0.5")')
+    tolerance.add_argument("--amount", default="0", help='token units ("0.10")')
     return parser
 
 
@@ -61,32 +74,63 @@ def main(argv: Sequence[str] | None = None) -> int:
         from stablegate_gateway.app import build_service
 
         return asyncio.run(build_service(settings).run())
+    if args.command == "set-underpayment-tolerance":
+        return asyncio.run(_set_tolerance(settings, args.merchant, args.percent, args.amount))
     return asyncio.run(_create_merchant(settings, args.name, args.mode))
 
 
-async def _create_merchant(settings: GatewaySettings, name: str, mode: KeyMode) -> int:
+Command = Callable[[AsyncSession, GatewayContext], Awaitable[dict[str, Any]]]
+
+
+async def _run_in_transaction(settings: GatewaySettings, what: str, command: Command) -> int:
+    """Run `command` in one transaction and print its result as one JSON line."""
     db = Database(settings.database, application_name=f"stablegate-{SERVICE}-cli")
     ctx = GatewayContext(settings=settings, registry=settings.asset_registry(), db=db)
     try:
         async with db.transaction() as session:
-            created = await create_merchant(session, ctx, name=name, mode=mode)
+            output = await command(session, ctx)
     except DomainError as exc:
         sys.stderr.write(f"stablegate-gateway: {exc.message}\n")
         return 2
     except SQLAlchemyError as exc:
-        log.error("could not create the merchant (has `migrate` run?)", extra={"error": repr(exc)})
+        log.error(
+            "command failed (has `migrate` run?)", extra={"command": what, "error": repr(exc)}
+        )
         return 1
     finally:
         await db.dispose()
-    output = {
-        "merchant_id": created.merchant.id,
-        "name": created.merchant.name,
-        "api_key_id": created.api_key.id,
-        "mode": created.api_key.mode,
-        "secret_key": created.secret,
-    }
     sys.stdout.write(json.dumps(output) + "\n")
     return 0
+
+
+async def _create_merchant(settings: GatewaySettings, name: str, mode: KeyMode) -> int:
+    async def create(session: AsyncSession, ctx: GatewayContext) -> dict[str, Any]:
+        created = await create_merchant(session, ctx, name=name, mode=mode)
+        return {
+            "merchant_id": created.merchant.id,
+            "name": created.merchant.name,
+            "api_key_id": created.api_key.id,
+            "mode": created.api_key.mode,
+            "secret_key": created.secret,
+        }
+
+    return await _run_in_transaction(settings, "create the merchant", create)
+
+
+async def _set_tolerance(
+    settings: GatewaySettings, merchant_id: str, percent: str, amount: str
+) -> int:
+    async def update(session: AsyncSession, _: GatewayContext) -> dict[str, Any]:
+        merchant = await set_merchant_default(session, merchant_id, percent=percent, amount=amount)
+        return {
+            "merchant_id": merchant.id,
+            "underpayment_tolerance": {
+                "percent": format_decimal(merchant.underpayment_tolerance_percent),
+                "amount": format_decimal(merchant.underpayment_tolerance_amount),
+            },
+        }
+
+    return await _run_in_transaction(settings, "set the tolerance", update)
 
 
 if __name__ == "__main__":

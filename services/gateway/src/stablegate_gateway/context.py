@@ -10,6 +10,7 @@ from stablegate_common.config import ConfigurationError
 from stablegate_common.core.assets import AssetRegistry, Family
 from stablegate_common.db import Database
 from stablegate_common.hd import AddressDeriver, is_devnet_xpub
+from stablegate_gateway.pricing.service import Pricing
 from stablegate_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"  # the bus service name (queue names) and the logs' `service`
@@ -42,6 +43,11 @@ class GatewayContext:
             audience=JWT_AUDIENCE,
             ttl_seconds=self.settings.gateway.jwt_ttl_seconds,
         )
+
+    @cached_property
+    def pricing(self) -> Pricing:
+        """Rates, de-peg guard and fees; raises ConfigurationError when unusable."""
+        return Pricing.from_config(self.settings.pricing, self.registry, self.settings.environment)
 
     def deriver(self, family: Family) -> AddressDeriver | None:
         """The family's address deriver, or None when its xpub is not configured.

@@ -3,7 +3,8 @@
 `app.create_app` includes `routers()`; `app.build_service` calls `register(runner, ctx,
 bus)` after the bus, the outbox relay and the gateway's own consumers are set up. This
 adds the `transfer.*` consumer, the webhook delivery worker (woken after every commit,
-like the outbox relay) and the scheduled jobs (intent expiry, address-pool upkeep).
+like the outbox relay) and the scheduled jobs (intent expiry, address-pool upkeep:
+release of cooled addresses and top-up, housekeeping: idempotency keys and inbox).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from stablegate_common.lifecycle import ServiceRunner
 from stablegate_common.scheduling import Scheduler
 from stablegate_gateway.addresses.jobs import maintain_address_pool
 from stablegate_gateway.context import SERVICE, GatewayContext
+from stablegate_gateway.housekeeping import housekeeping
+from stablegate_gateway.intents import resolve_api
 from stablegate_gateway.intents.jobs import expire_due_intents
 from stablegate_gateway.transfers.consumers import consume_transfers
 from stablegate_gateway.webhooks import api as webhooks_api
@@ -25,6 +28,7 @@ from stablegate_gateway.webhooks.delivery import WebhookDeliveryWorker
 
 EXPIRY_JOB = "expire-payment-intents"
 ADDRESS_POOL_JOB = "maintain-address-pool"
+HOUSEKEEPING_JOB = "housekeeping"
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class Payments:
 
 
 def routers() -> Sequence[APIRouter]:
-    return (webhooks_api.router,)
+    return (webhooks_api.router, resolve_api.router)
 
 
 def build_scheduler(ctx: GatewayContext) -> Scheduler:
@@ -49,8 +53,12 @@ def build_scheduler(ctx: GatewayContext) -> Scheduler:
     async def address_pool() -> None:
         await maintain_address_pool(ctx)
 
+    async def clean_up() -> None:
+        await housekeeping(ctx)
+
     scheduler.add_interval_job(EXPIRY_JOB, expire, config.expiry_job_seconds)
     scheduler.add_interval_job(ADDRESS_POOL_JOB, address_pool, config.address_job_seconds)
+    scheduler.add_interval_job(HOUSEKEEPING_JOB, clean_up, config.housekeeping_job_seconds)
     return scheduler
 
 

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stablegate_common.config import ServiceSettings
+from stablegate_gateway.pricing.config import PricingConfig
 
 # 32+ characters, so the JWT signer accepts it in development; refused in production.
 DEV_PLACEHOLDER = "dev-only-change-me-dev-only-change-me"
+
+
+class RateLimitRule(BaseModel):
+    """A token bucket: `burst` requests at once, refilled at `per_second`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: float = Field(gt=0)
+    burst: int = Field(ge=1)
 
 
 class GatewayConfig(BaseSettings):
@@ -39,12 +49,23 @@ class GatewayConfig(BaseSettings):
     )
     webhook_allow_private_urls: bool = False
     webhook_timeout_seconds: float = Field(10.0, gt=0)
-    webhook_max_attempts: int = Field(20, ge=1)
+    webhook_max_attempts: int = Field(
+        13, ge=1, description="attempts per delivery: by default the last is ≈72 h after the first"
+    )
     webhook_workers: int = Field(16, ge=1)
     expiry_job_seconds: float = Field(5.0, gt=0)
     expiry_batch_size: int = Field(500, ge=1, description="intents expired per transaction")
     address_job_seconds: float = Field(
         30.0, gt=0, description="how often cooled addresses are released and the pool topped up"
+    )
+    housekeeping_job_seconds: float = Field(
+        600.0, gt=0, description="how often expired idempotency keys and inbox claims are purged"
+    )
+    inbox_retention_seconds: int = Field(
+        7 * 86_400,
+        ge=3600,
+        description="consumed event ids are remembered (duplicates dropped) this long; keep it "
+        "well beyond any redelivery or dead-letter replay window",
     )
     attribution_skew_seconds: int = Field(
         120,
@@ -52,9 +73,42 @@ class GatewayConfig(BaseSettings):
         description="a transfer counts for an intent created up to this long after its block "
         "(chain clocks and block times lag the gateway's)",
     )
-    webhook_backoff_base_seconds: float = Field(10.0, gt=0, description="first retry's delay cap")
+    webhook_backoff_base_seconds: float = Field(
+        60.0, gt=0, description="delay before the first retry (before jitter)"
+    )
+    webhook_backoff_factor: float = Field(
+        3.0, ge=1, description="each retry waits this many times longer than the one before"
+    )
     webhook_backoff_cap_seconds: float = Field(
-        43_200.0, gt=0, description="longest delay between retries (full jitter below it)"
+        39_600.0, gt=0, description="longest delay between two attempts (before jitter)"
+    )
+    webhook_backoff_jitter: float = Field(
+        0.2, ge=0, le=0.5, description="each delay is moved by up to ± this fraction, at random"
+    )
+    webhook_secret_overlap_seconds: int = Field(
+        86_400, ge=0, description="how long a rolled secret still signs, unless `expires_in` says"
+    )
+    webhook_secret_overlap_max_seconds: int = Field(
+        7 * 86_400, ge=0, description="the longest `expires_in` a secret roll accepts"
+    )
+    idempotency_lock_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="an Idempotency-Key claimed by a request that never finished (a crash) "
+        "is free again after this long",
+    )
+    idempotency_retention_seconds: int = Field(
+        86_400, ge=3600, description="stored responses are kept (and replayed) this long"
+    )
+    rate_limit_enabled: bool = True
+    rate_limit_per_second: float = Field(
+        100.0, gt=0, description="requests per second per API key, sustained"
+    )
+    rate_limit_burst: int = Field(200, ge=1, description="requests per API key in a burst")
+    rate_limit_overrides: dict[str, RateLimitRule] = Field(
+        default_factory=dict,
+        description="per merchant or API key id, JSON: "
+        '{"mer_…": {"per_second": 500, "burst": 1000}}',
     )
     webhook_poll_seconds: float = Field(
         0.5, gt=0, description="how often the delivery worker looks for due retries"
@@ -69,6 +123,8 @@ class GatewayConfig(BaseSettings):
 
 class GatewaySettings(ServiceSettings):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    # Rates, the de-peg guard and fees (also GATEWAY_*; docs/pricing.md).
+    pricing: PricingConfig = Field(default_factory=PricingConfig)
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_development(self) -> Self:

@@ -37,7 +37,35 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         ) from exc
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+    where = _nul_character_at(data)
+    if where is not None:
+        # PostgreSQL text cannot hold U+0000; refuse it here rather than fail on storing.
+        raise InvalidRequest(
+            f"Invalid {where}: strings must not contain the NUL character (\\u0000).",
+            param=where,
+            code="parameter_invalid",
+        )
     return data
+
+
+def _nul_character_at(value: Any, path: str = "") -> str | None:
+    """The parameter (Stripe spelling, `metadata[key]`) holding a NUL character, if any."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    entries: list[tuple[Any, Any]]
+    if isinstance(value, dict):
+        entries = list(value.items())
+    elif isinstance(value, list):
+        entries = list(enumerate(value))
+    else:
+        return None
+    for key, item in entries:
+        if "\x00" in str(key):
+            return path or "body"
+        found = _nul_character_at(item, f"{path}[{key}]" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
@@ -53,11 +81,13 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
     return parse
 
 
-def openapi_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
+def openapi_body(
+    model: type[BaseModel], example: dict[str, Any], *, required: bool = True
+) -> dict[str, Any]:
     """`openapi_extra` documenting a body that `json_body` parses."""
     return {
         "requestBody": {
-            "required": True,
+            "required": required,
             "content": {
                 "application/json": {
                     "schema": model.model_json_schema(ref_template="#/components/schemas/{model}"),

@@ -29,11 +29,17 @@ from stablegate_common.core.errors import (
     ServiceUnavailable,
 )
 from stablegate_common.logging import request_id_var
+from stablegate_gateway.idempotency.service import IdempotencyError
+from stablegate_gateway.ratelimit.service import RateLimited
 
 log = logging.getLogger(__name__)
 
 ErrorType = Literal[
-    "invalid_request_error", "authentication_error", "idempotency_error", "api_error"
+    "invalid_request_error",
+    "authentication_error",
+    "idempotency_error",
+    "rate_limit_error",
+    "api_error",
 ]
 
 # Looked up along the exception's MRO, so a subclass (InvalidAmount, InvalidState) takes
@@ -43,6 +49,8 @@ STATUS_BY_ERROR: Mapping[type[DomainError], tuple[int, ErrorType]] = {
     AuthenticationFailed: (401, "authentication_error"),
     NotFound: (404, "invalid_request_error"),
     Conflict: (409, "invalid_request_error"),
+    IdempotencyError: (409, "idempotency_error"),
+    RateLimited: (429, "rate_limit_error"),
     ServiceUnavailable: (503, "api_error"),
     DomainError: (400, "invalid_request_error"),
 }
@@ -80,6 +88,46 @@ def _describe(description: str, example: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_RATE_LIMIT_HEADERS = {
+    name: {"description": description, "schema": {"type": "integer"}}
+    for name, description in (
+        ("Retry-After", "seconds to wait before retrying"),
+        ("RateLimit-Limit", "requests the key may make at once (the bucket's size)"),
+        ("RateLimit-Remaining", "requests left in the bucket now"),
+        ("RateLimit-Reset", "seconds until the bucket is full again"),
+    )
+}
+RATE_LIMITED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    429: {
+        **_describe(
+            "too many requests for this API key: wait `Retry-After` seconds",
+            {
+                "type": "rate_limit_error",
+                "code": "rate_limit_exceeded",
+                "message": "Too many requests: this API key may make 200 requests at once, "
+                "refilled at 100 per second. Retry after 1 s.",
+                "param": None,
+                "request_id": "req_01JDQ0000000000000000000000",
+            },
+        ),
+        "headers": _RATE_LIMIT_HEADERS,
+    }
+}
+IDEMPOTENCY_RESPONSE: dict[int | str, dict[str, Any]] = {
+    409: _describe(
+        "the `Idempotency-Key` was used with another request (`idempotency_key_reused`), or "
+        "a request with it is still running (`idempotency_key_in_use`: retry shortly); the "
+        "operation's own conflicts use this status too",
+        {
+            "type": "idempotency_error",
+            "code": "idempotency_key_reused",
+            "message": "This Idempotency-Key was already used with a different request "
+            "(method, path or body). Use a new key for a new request.",
+            "param": "Idempotency-Key",
+            "request_id": "req_01JDQ0000000000000000000000",
+        },
+    )
+}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _describe(
         "invalid request: the body or a parameter is missing or wrong (`param` names it)",
@@ -101,6 +149,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
             "request_id": "req_01JDQ0000000000000000000000",
         },
     ),
+    **RATE_LIMITED_RESPONSE,
 }
 NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
     404: _describe(
@@ -154,7 +203,8 @@ def domain_error_response(error: DomainError) -> JSONResponse:
     status, error_type = status_for(error)
     if status >= 500:
         log.warning("request failed", extra={"code": error.code, "error": error.message})
-    return error_response(status, error_type, error.code, error.message, error.param)
+    headers = error.decision.headers() if isinstance(error, RateLimited) else None
+    return error_response(status, error_type, error.code, error.message, error.param, headers)
 
 
 def from_validation_errors(errors: Sequence[Mapping[str, Any]]) -> InvalidRequest:

@@ -1,5 +1,7 @@
-"""Per-request context: a fresh `Request-Id` on every response, the logging context,
-request metrics by route template, an access log line, and the last-resort 500.
+"""Per-request context: a fresh `Request-Id` on every response, headers that handlers and
+dependencies add for the response whatever it turns out to be (`add_response_headers`:
+the rate-limit headers), the logging context, request metrics by route template, an
+access log line, and the last-resort 500.
 
 A pure ASGI middleware rather than Starlette's `BaseHTTPMiddleware`, so it sits outside
 the exception handlers and sees every response, including 404s for unknown routes and
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
+from contextvars import ContextVar
 
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import MutableHeaders
@@ -22,6 +26,17 @@ from stablegate_gateway.api.errors import INTERNAL_ERROR_MESSAGE, error_response
 log = logging.getLogger("stablegate_gateway.http")
 
 REQUEST_ID_HEADER = "Request-Id"
+
+_response_headers: ContextVar[dict[str, str] | None] = ContextVar("response_headers", default=None)
+
+
+def add_response_headers(headers: Mapping[str, str]) -> None:
+    """Send `headers` with this request's response, whichever response it is (a handler's
+    own, an error, a replay): a dependency cannot reach the response object itself."""
+    pending = _response_headers.get()
+    if pending is not None:
+        pending.update(headers)
+
 
 REQUESTS = Counter(
     "stablegate_http_requests_total",
@@ -48,6 +63,8 @@ class RequestContextMiddleware:
         request_id = new_id("req")
         token = request_id_var.set(request_id)
         intent_token = intent_id_var.set(None)  # handlers set it once they know the intent
+        extra_headers: dict[str, str] = {}
+        headers_token = _response_headers.set(extra_headers)
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -57,11 +74,24 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = MutableHeaders(scope=message)
+                for name, value in extra_headers.items():
+                    headers[name] = value
+                headers[REQUEST_ID_HEADER] = request_id
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if _has_nul(scope):
+                # PostgreSQL text cannot hold U+0000: refuse it before any handler sees it.
+                response = error_response(
+                    400,
+                    "invalid_request_error",
+                    "invalid_request",
+                    "The URL must not contain the NUL character (%00).",
+                )
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error", extra={"path": scope.get("path")})
             if response_started:
@@ -70,6 +100,7 @@ class RequestContextMiddleware:
             await response(scope, receive, send_with_id)
         finally:
             self._observe(scope, status, time.perf_counter() - started)
+            _response_headers.reset(headers_token)
             intent_id_var.reset(intent_token)
             request_id_var.reset(token)
 
@@ -91,3 +122,8 @@ class RequestContextMiddleware:
                 "duration_ms": round(seconds * 1000, 2),
             },
         )
+
+
+def _has_nul(scope: Scope) -> bool:
+    query = bytes(scope.get("query_string", b"")).lower()
+    return "\x00" in str(scope.get("path", "")) or b"%00" in query or b"\x00" in query

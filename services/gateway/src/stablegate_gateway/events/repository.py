@@ -21,14 +21,14 @@ async def get(session: AsyncSession, merchant_id: str, event_id: str) -> Merchan
 def list_query(
     merchant_id: str,
     *,
-    event_type: str | None = None,
+    event_types: frozenset[str] | None = None,
     object_id: str | None = None,
     created_gte: datetime | None = None,
     created_lte: datetime | None = None,
 ) -> Select[MerchantEvent]:
     query = select(MerchantEvent).where(MerchantEvent.merchant_id == merchant_id)
-    if event_type is not None:
-        query = query.where(MerchantEvent.type == event_type)
+    if event_types is not None:
+        query = query.where(MerchantEvent.type.in_(sorted(event_types)))
     if object_id is not None:
         query = query.where(MerchantEvent.object_id == object_id)
     if created_gte is not None:

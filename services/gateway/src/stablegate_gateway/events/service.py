@@ -11,6 +11,7 @@ rolled back, and none is lost for one that committed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,7 @@ from stablegate_gateway.events.models import MerchantEvent
 from stablegate_gateway.intents.models import PaymentIntent
 from stablegate_gateway.intents.presenter import present_intent
 from stablegate_gateway.networks.models import NetworkHead
+from stablegate_gateway.transfers.kinds import transfer_kind
 from stablegate_gateway.transfers.models import Transfer
 from stablegate_gateway.webhooks.service import enqueue_deliveries
 
@@ -48,9 +50,12 @@ async def record_intent_change(
     transfers: Sequence[Transfer],
     *,
     previous_status: str | None,
+    exception_changed: bool = False,
 ) -> None:
     """Write what the change means to others. The caller has set `intent.version`
-    (1 at creation, +1 per change) and holds the intent row."""
+    (1 at creation, +1 per change) and holds the intent row. The merchant hears of a new
+    status, and of a new `exception` within the same status (`requires_action` for
+    another reason, `paid` that turned `overpaid`)."""
     await _load_server_defaults(session, intent, transfers)
     created = previous_status is None
     add_to_outbox(
@@ -62,21 +67,43 @@ async def record_intent_change(
             sequence=intent.version,
         ),
     )
-    if not created and previous_status == intent.status:
+    if not created and previous_status == intent.status and not exception_changed:
         await session.flush()
         return
     head = await session.get(NetworkHead, intent.network)
-    event = MerchantEvent(
-        id=new_id("evt"),
+    await add_merchant_event(
+        session,
         merchant_id=intent.merchant_id,
-        type=merchant_event_type(intent.status, created=created),
+        event_type=merchant_event_type(intent.status, created=created),
         object_id=intent.id,
         sequence=intent.version,
-        data={"object": present_intent(intent, list(transfers), ctx, head)},
+        obj=present_intent(intent, list(transfers), ctx, head),
+    )
+
+
+async def add_merchant_event(
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    event_type: str,
+    object_id: str,
+    sequence: int,
+    obj: dict[str, Any],
+) -> MerchantEvent:
+    """Store a merchant event about `obj` and queue its webhook deliveries, in the
+    caller's transaction."""
+    event = MerchantEvent(
+        id=new_id("evt"),
+        merchant_id=merchant_id,
+        type=event_type,
+        object_id=object_id,
+        sequence=sequence,
+        data={"object": obj},
     )
     session.add(event)
     await session.flush()
     await enqueue_deliveries(session, event)
+    return event
 
 
 def _snapshot(
@@ -103,8 +130,12 @@ def _snapshot(
         + intent.amount_confirmed_base_units,
         amount_confirmed_base_units=intent.amount_confirmed_base_units,
         reference=intent.reference,
+        description=intent.description,
+        metadata=dict(intent.metadata_ or {}),
         created_at=intent.created_at,
         expires_at=intent.expires_at,
+        # Only what counts: the ledger books every listed transfer in the intent's asset,
+        # so another token's (or network's) transfer must not be listed here.
         transfers=[
             IntentTransfer(
                 transfer_id=t.id,
@@ -116,6 +147,7 @@ def _snapshot(
                 status=t.status,
             )
             for t in transfers
+            if transfer_kind(intent, t) == "payment"
         ],
     )
 

@@ -15,19 +15,26 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.core.assets import Asset, Network
-from stablegate_common.core.errors import InvalidRequest, NotFound, UnknownAsset
+from stablegate_common.core.errors import InvalidRequest, NotFound
 from stablegate_common.core.ids import new_id
-from stablegate_common.core.money import parse_amount, to_base_units
 from stablegate_gateway.addresses import service as addresses
 from stablegate_gateway.api.pagination import Page, PageParams, paginate
 from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.core.lifecycle import Cancel, Status
 from stablegate_gateway.events.service import record_intent_change
+from stablegate_gateway.fees.service import merchant_fee_terms
 from stablegate_gateway.intents import repository
 from stablegate_gateway.intents.models import PaymentIntent
 from stablegate_gateway.intents.repository import IntentFilters
 from stablegate_gateway.intents.schemas import CreatePaymentIntent
+from stablegate_gateway.intents.tolerance import intent_tolerance, requested_tolerance
 from stablegate_gateway.intents.transitions import advance_intent
+from stablegate_gateway.pricing.quotes import (
+    PriceTerms,
+    check_rate_lock,
+    intent_pricing_columns,
+    price_terms,
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,8 @@ class IntentSpec:
 
     network: Network
     asset: Asset
-    amount_base_units: int
+    terms: PriceTerms  # the price as asked: amount and currency (a token or a fiat code)
+    fee_payer: str | None  # the request's choice, if it made one
     expires_in: int
     reference: str | None
     description: str | None
@@ -45,36 +53,26 @@ class IntentSpec:
 
 def validate_create(ctx: GatewayContext, params: CreatePaymentIntent) -> IntentSpec:
     network = ctx.registry.network(params.network.strip().lower())
-    named = network.asset(params.asset) if params.asset is not None else None
-    asset = _token_for_currency(network, params.currency)
-    if named is not None and named != asset:
-        raise InvalidRequest(
-            f"asset {params.asset!r} must equal currency {params.currency!r}.",
-            param="asset",
-            code="parameter_invalid",
-        )
-    amount = parse_amount(params.amount, asset.decimals)
+    pricing = ctx.settings.pricing
+    terms = price_terms(
+        network,
+        currency=params.currency,
+        asset=params.asset,
+        amount=params.amount,
+        fiat_currencies=pricing.fiat_currencies,
+    )
+    expires_in = _expires_in(ctx, params.expires_in)
+    check_rate_lock(terms, expires_in, pricing.rates_max_lock_seconds)
     return IntentSpec(
         network=network,
-        asset=asset,
-        amount_base_units=to_base_units(amount, asset.decimals),
-        expires_in=_expires_in(ctx, params.expires_in),
+        asset=terms.asset,
+        terms=terms,
+        fee_payer=params.fee_payer,
+        expires_in=expires_in,
         reference=params.reference,
         description=params.description,
         metadata=dict(params.metadata),
     )
-
-
-def _token_for_currency(network: Network, currency: str) -> Asset:
-    try:
-        return network.asset(currency.strip())
-    except UnknownAsset:
-        accepted = ", ".join(a.symbol for a in network.assets)
-        raise UnknownAsset(
-            f"currency {currency!r} is not a token accepted on {network.name} (one of: "
-            f"{accepted}); fiat-priced intents are not available yet.",
-            param="currency",
-        ) from None
 
 
 def _expires_in(ctx: GatewayContext, requested: int | None) -> int:
@@ -95,7 +93,20 @@ async def create_intent(
     session: AsyncSession, ctx: GatewayContext, merchant_id: str, params: CreatePaymentIntent
 ) -> PaymentIntent:
     spec = validate_create(ctx, params)
+    # Rates and network costs before any database work: a stale feed fails the request
+    # here, with nothing written and no connection held while the feed is asked.
+    market = await ctx.pricing.market(spec.network.name)
+    tolerance = await intent_tolerance(
+        session, merchant_id, requested_tolerance(params), spec.asset.decimals
+    )
+    schedule, payer = await merchant_fee_terms(
+        session, merchant_id, ctx.settings.pricing, spec.fee_payer
+    )
+    quote = ctx.pricing.quote(
+        spec.terms, market, network=spec.network, schedule=schedule, payer=payer
+    )
     now = datetime.now(UTC)
+    expires_at = now + timedelta(seconds=spec.expires_in)
     intent_id = new_id("pi")
     address = await addresses.allocate(session, ctx, spec.network, intent_id=intent_id, now=now)
     intent = PaymentIntent(
@@ -107,7 +118,7 @@ async def create_intent(
         asset=spec.asset.symbol,
         token_contract=spec.asset.contract,
         decimals=spec.asset.decimals,
-        amount_base_units=spec.amount_base_units,
+        amount_base_units=quote.amount_due_base_units,
         amount_pending_base_units=0,
         amount_confirmed_base_units=0,
         funded_before_end=False,
@@ -117,8 +128,13 @@ async def create_intent(
         reference=spec.reference,
         description=spec.description,
         metadata_=dict(spec.metadata),
+        success_url=params.success_url,
+        cancel_url=params.cancel_url,
+        underpayment_tolerance_percent=tolerance.percent,
+        underpayment_tolerance_base_units=tolerance.amount_base_units,
+        **intent_pricing_columns(quote, expires_at),
         version=1,
-        expires_at=now + timedelta(seconds=spec.expires_in),
+        expires_at=expires_at,
         created_at=now,
         updated_at=now,
     )

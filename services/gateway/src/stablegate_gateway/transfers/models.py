@@ -38,3 +38,5 @@ class Transfer(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When an unsolicited transfer was announced (`transfer.unsolicited`): once only.
+    announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

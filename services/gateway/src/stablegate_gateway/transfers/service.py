@@ -7,10 +7,13 @@ taken back), so events that arrive out of order or twice cannot count a transfer
 Three guards make one credit per transfer: the consumer's inbox (same event id), the
 sequence (older news is ignored) and the unique (network, tx_hash, log_index).
 
-Attribution is by destination address and time, never by sender: the transfer counts
-for the intent on the same network that holds its `to_address` (allocated or cooling)
-and was created before the transfer's block, give or take a small skew. Nothing matches
-→ the transfer is kept as unsolicited (`intent_id` NULL), never dropped.
+Attribution is by destination address and time, never by sender: the transfer belongs
+to the intent that holds its `to_address` (allocated or cooling) and was created before
+the transfer's block, give or take a small skew. It counts when it is the intent's token
+on the intent's network; another registered token (`wrong_asset`) or the same EVM
+address on the other EVM network (`wrong_network`) is attached to the intent and flags
+it for a person, without counting. Nothing matches → the transfer is kept as
+unsolicited (`intent_id` NULL), never dropped, and announced (`transfer.unsolicited`).
 """
 
 from __future__ import annotations
@@ -34,13 +37,18 @@ from stablegate_gateway.addresses.models import DepositAddress
 from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.core.lifecycle import (
     IntentEvent,
+    MisdirectedTransfer,
+    MisdirectedTransferReverted,
+    Misdirection,
     TransferConfirmed,
     TransferReverted,
     TransferSeen,
 )
 from stablegate_gateway.intents.models import PaymentIntent
 from stablegate_gateway.intents.transitions import advance_intent, lock_intent
+from stablegate_gateway.transfers.kinds import kind_of, misdirection
 from stablegate_gateway.transfers.models import Transfer
+from stablegate_gateway.transfers.unsolicited import announce_unsolicited
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +68,8 @@ TRANSFER_EVENTS = Counter(
 )
 UNSOLICITED = Counter(
     "stablegate_gateway_unsolicited_transfers_total",
-    "Transfers no payment intent claims (kept for reconciliation), by network and reason",
+    "Transfers that count towards no payment intent (kept, never dropped), by network and "
+    "reason: no_intent, unregistered_token, wrong_asset, wrong_network",
     ["network", "reason"],
 )
 
@@ -70,7 +79,7 @@ class Outcome(StrEnum):
     UPDATED = "updated"  # the row changed (depth, block), the intent did not
     STALE = "stale"  # an event older than what the row holds
     UNSOLICITED = "unsolicited"  # no intent holds the address, or not a registered token
-    NOT_COUNTED = "not_counted"  # held by an intent, but not its token
+    MISDIRECTED = "misdirected"  # held by an intent, but another token or network
 
 
 def intent_events(before: RowStatus | None, after: RowStatus, amount: int) -> list[IntentEvent]:
@@ -127,22 +136,10 @@ async def apply_chain_transfer(
 ) -> Outcome:
     """Apply one transfer event in the caller's transaction (flush only)."""
     now = now or datetime.now(UTC)
-    fields = fact.fields
-    # Every event of one transfer is applied one at a time, whichever consumer holds it;
-    # taken before the intent's row lock, always in that order.
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-        {"key": f"{ctx.db.schema}:transfer:{fields.network}:{fields.tx_hash}:{fields.log_index}"},
-    )
-    row = await session.scalar(
-        select(Transfer).where(
-            Transfer.network == fields.network,
-            Transfer.tx_hash == fields.tx_hash,
-            Transfer.log_index == fields.log_index,
-        )
-    )
+    row = await _lock_transfer(session, ctx, fact)
     if row is not None and fact.sequence <= row.chain_sequence:
         return _done(fact, Outcome.STALE)
+    _check_depth(ctx, fact)
     is_new = row is None
     registered = fact.network.asset_by_contract(fact.token_contract) is not None
     intent_id = row.intent_id if row is not None else None
@@ -156,29 +153,104 @@ async def apply_chain_transfer(
     await session.flush()
     if intent is None:
         _log_not_counted(fact, "no_intent" if registered else "unregistered_token", is_new)
+        if registered:
+            await announce_unsolicited(session, ctx, row, fact.network, now=now)
         return _done(fact, Outcome.UNSOLICITED)
-    if fact.token_contract != intent.token_contract:
-        # Another registered token sent to the intent's address: shown with the intent,
-        # never counted towards it (the amount is in another token).
-        _log_not_counted(fact, "wrong_asset", is_new)
-        return _done(fact, Outcome.NOT_COUNTED)
-    events = intent_events(counted_before, ROW_STATUS[fact.state], fields.amount_base_units)
+    return await _apply_to_intent(session, ctx, fact, intent, counted_before, is_new, now)
+
+
+async def _lock_transfer(
+    session: AsyncSession, ctx: GatewayContext, fact: ChainTransfer
+) -> Transfer | None:
+    """Every event of one transfer is applied one at a time, whichever consumer holds it;
+    the lock is taken before the intent's row lock, always in that order."""
+    fields = fact.fields
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+        {"key": f"{ctx.db.schema}:transfer:{fields.network}:{fields.tx_hash}:{fields.log_index}"},
+    )
+    return await session.scalar(
+        select(Transfer).where(
+            Transfer.network == fields.network,
+            Transfer.tx_hash == fields.tx_hash,
+            Transfer.log_index == fields.log_index,
+        )
+    )
+
+
+async def _apply_to_intent(
+    session: AsyncSession,
+    ctx: GatewayContext,
+    fact: ChainTransfer,
+    intent: PaymentIntent,
+    counted_before: RowStatus | None,
+    is_new: bool,
+    now: datetime,
+) -> Outcome:
+    kind = kind_of(intent, network=fact.network.name, token_contract=fact.token_contract)
+    after = ROW_STATUS[fact.state]
+    misdirected = misdirection(kind)
+    if misdirected is None:
+        events = intent_events(counted_before, after, fact.fields.amount_base_units)
+    else:
+        # Another token or network: shown with the intent and flagged, never counted.
+        _log_not_counted(fact, kind, is_new)
+        events = misdirected_events(misdirected, counted_before, after)
     token = intent_id_var.set(intent.id)
     try:
         changed = await advance_intent(session, ctx, intent, events, now=now)
     finally:
         intent_id_var.reset(token)
+    if misdirected is not None:
+        return _done(fact, Outcome.MISDIRECTED)
     return _done(fact, Outcome.COUNTED if changed else Outcome.UPDATED)
 
 
+def _check_depth(ctx: GatewayContext, fact: ChainTransfer) -> None:
+    """Intents show the gateway's configured depth; a watcher configured otherwise makes
+    that promise wrong, which only the operator can fix (both read GATEWAY_/WATCHER_
+    CONFIRMATIONS or the registry)."""
+    shown = ctx.confirmations_for(fact.network.name)
+    if fact.state == "confirmed" and fact.fields.confirmations_required != shown:
+        log.warning(
+            "the watcher confirms at another depth than intents show",
+            extra={
+                "network": fact.network.name,
+                "watcher_confirmations": fact.fields.confirmations_required,
+                "gateway_confirmations": shown,
+            },
+        )
+
+
+def misdirected_events(
+    kind: Misdirection, before: RowStatus | None, after: RowStatus
+) -> list[IntentEvent]:
+    """A misdirected transfer flags its intent while it is on chain (seen or final) and
+    stops flagging it when a reorg takes it away."""
+    was_live = before in ("pending", "confirmed")
+    is_live = after in ("pending", "confirmed")
+    if is_live and not was_live:
+        return [MisdirectedTransfer(kind)]
+    if was_live and not is_live:
+        return [MisdirectedTransferReverted(kind)]
+    return []
+
+
 async def attribute(session: AsyncSession, ctx: GatewayContext, fact: ChainTransfer) -> str | None:
-    """The intent that held the transfer's destination address when it was sent."""
+    """The intent that held the transfer's destination address when it was sent.
+
+    An EVM address serves Ethereum and BSC alike, so the holder may be an intent on the
+    other EVM network: the transfer is then attributed to it as a wrong-network payment
+    (the pool lends an address to one intent on one network at a time, so there is at
+    most one holder).
+    """
     skew = timedelta(seconds=ctx.settings.gateway.attribution_skew_seconds)
+    same_family = [n.name for n in ctx.registry if n.family == fact.network.family]
     return await session.scalar(
         select(PaymentIntent.id)
         .join(DepositAddress, DepositAddress.id == PaymentIntent.deposit_address_id)
         .where(
-            PaymentIntent.network == fact.network.name,
+            PaymentIntent.network.in_(same_family),
             PaymentIntent.deposit_address == fact.to_address,
             PaymentIntent.created_at <= fact.fields.block_timestamp + skew,
             DepositAddress.intent_id == PaymentIntent.id,
@@ -245,7 +317,7 @@ def _log_not_counted(fact: ChainTransfer, reason: str, first_heard: bool) -> Non
         return  # counted once per transfer, not once per event
     UNSOLICITED.labels(fact.network.name, reason).inc()
     log.warning(
-        "transfer not counted for any payment intent",
+        "transfer not counted towards a payment intent",
         extra={
             "reason": reason,
             "network": fact.network.name,

@@ -8,8 +8,16 @@ the outcome in a second short transaction. Any number of replicas can run it: SK
 LOCKED splits the due rows between them, and a row whose worker died mid-post is taken
 again once its lease runs out (at least once; merchants dedupe on the event id).
 
-Each delivery is retried on its own schedule (exponential backoff with full jitter,
-capped), so one failing endpoint never holds back another's events.
+Each delivery is retried on its own schedule, so one failing endpoint never holds back
+another's events: exponential backoff (`retry_delay`) with ± jitter, which with the
+defaults puts the 13th and last attempt about 72 hours after the first (the schedule is
+in docs/merchant-guide.md). When a delivery's last attempt fails and nothing reached the
+endpoint since that delivery's first attempt, the endpoint is disabled and a
+`webhook_endpoint.disabled` event says so (`webhooks.service.give_up`), in the same
+transaction as the outcome.
+
+Every request is signed with the endpoint's secret and, while a rolled secret overlaps
+it, with the previous one too (two `v1=` entries).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from stablegate_gateway.api.serialization import iso_timestamp
 from stablegate_gateway.events.models import MerchantEvent
 from stablegate_gateway.settings import GatewayConfig
 from stablegate_gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
+from stablegate_gateway.webhooks.service import give_up, signing_secrets
 from stablegate_gateway.webhooks.signing import SIGNATURE_HEADER, signature_header
 from stablegate_gateway.webhooks.urls import UrlRefused, check_webhook_url
 
@@ -64,15 +73,52 @@ DELIVERY_LAG = Histogram(
 DUE_BACKLOG = Gauge("stablegate_webhook_due_backlog", "Webhook deliveries due now and not yet sent")
 
 
-def retry_delay(attempts: int, *, base: float, cap: float, rand: float | None = None) -> float:
-    """Seconds to wait after the `attempts`-th failure: full jitter below min(cap, base·2ⁿ⁻¹).
+def nominal_delay(attempts: int, *, base: float, factor: float, cap: float) -> float:
+    """Seconds to wait after the `attempts`-th failure, before jitter: base·factorⁿ⁻¹,
+    capped. With the defaults (60 s, factor 3, 11 h): 1 min, 3 min, 9 min, 27 min, 81 min,
+    4 h 3 min, then 11 h six times, so the 13th attempt comes ≈72 h after the first."""
+    exponent = max(attempts - 1, 0)
+    # Stop multiplying once past the cap: factor**exponent overflows for large exponents.
+    delay = base
+    for _ in range(exponent):
+        delay *= factor
+        if delay >= cap:
+            return cap
+    return min(cap, delay)
 
-    Full jitter spreads the retries of a burst of failures (an endpoint that was down for
-    everyone) instead of bringing them back all at once.
+
+def retry_delay(
+    attempts: int,
+    *,
+    base: float,
+    factor: float,
+    cap: float,
+    jitter: float,
+    rand: float | None = None,
+) -> float:
+    """The nominal delay moved by up to ±`jitter` of itself, at random (`rand` in [0, 1)).
+
+    The jitter spreads the retries of a burst of failures (an endpoint that was down for
+    everyone) instead of bringing them back all at once, while keeping the schedule's
+    shape, so the last attempt still lands about three days after the first.
     """
-    ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
+    nominal = nominal_delay(attempts, base=base, factor=factor, cap=cap)
     fraction = random.random() if rand is None else rand
-    return float(ceiling * fraction)
+    return nominal * (1 + jitter * (2 * fraction - 1))
+
+
+def retry_schedule(config: GatewayConfig) -> list[float]:
+    """Nominal seconds from the first attempt to each later one (for the docs and tests)."""
+    elapsed, schedule = 0.0, []
+    for attempts in range(1, config.webhook_max_attempts):
+        elapsed += nominal_delay(
+            attempts,
+            base=config.webhook_backoff_base_seconds,
+            factor=config.webhook_backoff_factor,
+            cap=config.webhook_backoff_cap_seconds,
+        )
+        schedule.append(elapsed)
+    return schedule
 
 
 @dataclass(frozen=True)
@@ -81,9 +127,10 @@ class ClaimedDelivery:
     attempts: int  # before this attempt
     endpoint_id: str
     url: str
-    secret: str
+    secrets: tuple[str, ...]  # every secret that signs: the current one, a rolled one
     event_id: str
     event_created_at: datetime
+    first_attempt_at: datetime  # the delivery's creation: due at once
     payload: dict[str, Any]
 
 
@@ -222,7 +269,7 @@ class WebhookDeliveryWorker:
                 .values(locked_until=now + self.lease)
             )
             rows = await session.execute(
-                select(WebhookDelivery, WebhookEndpoint, MerchantEvent)
+                select(WebhookDelivery, WebhookEndpoint, MerchantEvent, now)
                 .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
                 .join(MerchantEvent, MerchantEvent.id == WebhookDelivery.event_id)
                 .where(WebhookDelivery.id.in_(ids))
@@ -234,12 +281,20 @@ class WebhookDeliveryWorker:
                     attempts=delivery.attempts,
                     endpoint_id=endpoint.id,
                     url=endpoint.url,
-                    secret=endpoint.secret,
+                    secrets=tuple(
+                        signing_secrets(
+                            endpoint.secret,
+                            endpoint.previous_secret,
+                            endpoint.previous_secret_expires_at,
+                            database_now,
+                        )
+                    ),
                     event_id=event.id,
                     event_created_at=event.created_at,
+                    first_attempt_at=delivery.created_at,
                     payload=event_payload(event),
                 )
-                for delivery, endpoint, event in rows.all()
+                for delivery, endpoint, event, database_now in rows.all()
             ]
 
     async def attempt(self, delivery: ClaimedDelivery) -> AttemptResult:
@@ -248,7 +303,7 @@ class WebhookDeliveryWorker:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: signature_header(delivery.secret, body),
+            SIGNATURE_HEADER: signature_header(delivery.secrets, body),
             "Stablegate-Event-Id": delivery.event_id,
             "Stablegate-Delivery-Id": delivery.id,
             "Stablegate-Delivery-Attempt": str(delivery.attempts + 1),
@@ -293,6 +348,8 @@ class WebhookDeliveryWorker:
             "locked_until": None,
             "last_status_code": result.status_code,
             "last_error": result.error,
+            "last_attempt_at": func.now(),
+            "last_duration_ms": round(result.seconds * 1000),
         }
         if result.ok:
             outcome = "succeeded"
@@ -302,16 +359,12 @@ class WebhookDeliveryWorker:
             values.update(status="failed")
         else:
             outcome = "retrying"
-            delay = retry_delay(
-                attempts,
-                base=self.config.webhook_backoff_base_seconds,
-                cap=self.config.webhook_backoff_cap_seconds,
-            )
-            values.update(next_attempt_at=func.now() + timedelta(seconds=delay))
-        async with self.db.sessions() as session, session.begin():
+            values.update(next_attempt_at=func.now() + timedelta(seconds=self._delay(attempts)))
+        disabled = False
+        async with self.db.transaction() as session:
             # The attempts guard drops a late result when a slow worker lost its lease and
             # another already recorded this attempt.
-            await session.execute(
+            recorded = await session.scalar(
                 update(WebhookDelivery)
                 .where(
                     and_(
@@ -321,6 +374,14 @@ class WebhookDeliveryWorker:
                     )
                 )
                 .values(**values)
+                .returning(WebhookDelivery.id)
+            )
+            if recorded is not None and outcome == "failed":
+                disabled = await give_up(session, delivery.endpoint_id, delivery.first_attempt_at)
+        if disabled:
+            log.warning(
+                "webhook endpoint disabled after its deliveries failed",
+                extra={"endpoint": delivery.endpoint_id, "delivery": delivery.id},
             )
         DELIVERIES.labels(outcome).inc()
         if result.ok:
@@ -340,6 +401,16 @@ class WebhookDeliveryWorker:
                 "error": result.error,
                 "seconds": round(result.seconds, 4),
             },
+        )
+
+    def _delay(self, attempts: int) -> float:
+        config = self.config
+        return retry_delay(
+            attempts,
+            base=config.webhook_backoff_base_seconds,
+            factor=config.webhook_backoff_factor,
+            cap=config.webhook_backoff_cap_seconds,
+            jitter=config.webhook_backoff_jitter,
         )
 
     async def report_backlog(self) -> int:

@@ -24,6 +24,12 @@ class WebhookEndpoint(Base):
     description: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # After a roll, the replaced secret still signs (a second `v1=`) until it expires.
+    previous_secret: Mapped[str | None] = mapped_column(String(128))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    # The `sequence` of the endpoint's own events (`webhook_endpoint.disabled`, `.test`).
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WebhookDelivery(Base):
@@ -33,12 +39,20 @@ class WebhookDelivery(Base):
             "ix_webhook_deliveries_due", "next_attempt_at", postgresql_where="status = 'pending'"
         ),
         Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
+        Index(
+            "ix_webhook_deliveries_endpoint_delivered",
+            "endpoint_id",
+            "delivered_at",
+            postgresql_where="status = 'succeeded'",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"))
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|succeeded|failed
+    status: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending | succeeded | failed | canceled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -46,5 +60,8 @@ class WebhookDelivery(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_duration_ms: Mapped[int | None] = mapped_column(Integer)
+    redelivery_of: Mapped[str | None] = mapped_column(String(40))  # a manual redelivery's original
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

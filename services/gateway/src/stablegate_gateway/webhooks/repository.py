@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stablegate_gateway.events.models import MerchantEvent
 from stablegate_gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 ALL_EVENTS = "*"
 
 
-def live_endpoints(merchant_id: str) -> Select[WebhookEndpoint]:
+def live_endpoints(merchant_id: str, *, status: str | None = None) -> Select[WebhookEndpoint]:
     """A merchant's endpoints that were not deleted, for listing (newest first by id)."""
-    return select(WebhookEndpoint).where(
+    query = select(WebhookEndpoint).where(
         WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.deleted_at.is_(None)
     )
+    if status is not None:
+        query = query.where(WebhookEndpoint.status == status)
+    return query
 
 
 async def get_live_endpoint(
@@ -46,10 +51,65 @@ async def subscribed_endpoint_ids(
     return result.all()
 
 
-async def cancel_pending_deliveries(session: AsyncSession, endpoint_id: str) -> int:
+async def cancel_pending_deliveries(
+    session: AsyncSession, endpoint_id: str, reason: str = "endpoint deleted"
+) -> int:
     result = await session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending")
-        .values(status="canceled", last_error="endpoint deleted", locked_until=None)
+        .values(status="canceled", last_error=reason, locked_until=None)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def deliveries_of(
+    endpoint_id: str, *, status: str | None = None, event_id: str | None = None
+) -> Select[WebhookDelivery]:
+    query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    if event_id is not None:
+        query = query.where(WebhookDelivery.event_id == event_id)
+    return query
+
+
+async def get_delivery(
+    session: AsyncSession, merchant_id: str, delivery_id: str
+) -> tuple[WebhookDelivery, WebhookEndpoint] | None:
+    """A delivery to one of the merchant's endpoints that were not deleted."""
+    row = (
+        await session.execute(
+            select(WebhookDelivery, WebhookEndpoint)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookEndpoint.merchant_id == merchant_id,
+                WebhookEndpoint.deleted_at.is_(None),
+            )
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+async def event_types(session: AsyncSession, event_ids: Iterable[str]) -> dict[str, str]:
+    ids = list(set(event_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(MerchantEvent.id, MerchantEvent.type).where(MerchantEvent.id.in_(ids))
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+async def delivered_since(session: AsyncSession, endpoint_id: str, since: datetime) -> bool:
+    """Did the endpoint accept any delivery at or after `since`?"""
+    found = await session.scalar(
+        select(
+            exists().where(
+                WebhookDelivery.endpoint_id == endpoint_id,
+                WebhookDelivery.status == "succeeded",
+                WebhookDelivery.delivered_at >= since,
+            )
+        )
+    )
+    return bool(found)

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Sequence
 
 SIGNATURE_HEADER = "Stablegate-Signature"
 SCHEME = "v1"
@@ -36,10 +37,14 @@ def compute_signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signature_header(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
-    """The header value for `body` signed now (or at `timestamp`)."""
+def signature_header(
+    secret: str | Sequence[str], body: bytes, *, timestamp: int | None = None
+) -> str:
+    """The header value for `body` signed now (or at `timestamp`), one `v1=` per secret:
+    while a rolled secret overlaps its successor, both sign (the current one first)."""
     t = int(time.time()) if timestamp is None else timestamp
-    return f"t={t},{SCHEME}={compute_signature(secret, t, body)}"
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    return ",".join([f"t={t}", *(f"{SCHEME}={compute_signature(k, t, body)}" for k in keys)])
 
 
 def verify_signature(

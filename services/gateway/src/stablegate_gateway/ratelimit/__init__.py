@@ -1,0 +1,1 @@
+"""Per-API-key rate limits: a token bucket per key in PostgreSQL, shared by every replica."""
