@@ -1,23 +1,37 @@
-"""The dashboard's read models against the real PostgreSQL, and the read-only JSON API
-over them: snapshots build one row per intent, late older events never overwrite newer
-ones, watcher reports and chain heads land in their tables."""
+"""The dashboard's read models against the real PostgreSQL, and the JSON API over them:
+snapshots build one row per intent and a timeline entry each, late older events never
+overwrite newer ones, watcher reports, chain heads, balances, the address pool and
+reconciliation land in their tables, and the overview's figures are exact."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from stablegate_common.bus import idempotent
+from stablegate_common.core.assets import MAINNET, AssetRegistry
 from stablegate_common.db import Database
-from stablegate_common.events import Event
-from stablegate_dashboard.app import CONSUMERS
 from stablegate_dashboard.chain_heads.models import ChainHeadView
-from stablegate_dashboard.intents.models import IntentView
+from stablegate_dashboard.intents import repository
+from stablegate_dashboard.intents.models import IntentView, TransferClaimView
+from stablegate_dashboard.overview.service import overview
+from stablegate_dashboard.reconciliation import service as reconciliation
 from stablegate_dashboard.transfers.models import TransferView
+from stablegate_dashboard.wallets import service as wallets
+from tests.dashboard.support import (
+    balance_event,
+    deliver,
+    discrepancy_events,
+    provisioned_event,
+    run_event,
+)
 from tests.reconciler.factories import (
     USDT,
     chain_transfer_event,
+    evm_address,
     head_event,
     intent_event,
     next_snapshot,
@@ -25,13 +39,7 @@ from tests.reconciler.factories import (
     with_status,
 )
 
-HANDLERS = {keys[0].split(".")[0]: (name, handler) for name, keys, handler in CONSUMERS}
-
-
-async def deliver(db: Database, event: Event) -> None:
-    """What the bus does: the consumer bound to the event's family, behind the inbox."""
-    name, handler = HANDLERS[event.type.split(".")[0]]
-    await idempotent(db, name, handler)(event)
+MAINNET_REGISTRY = AssetRegistry.from_mapping(MAINNET)
 
 
 async def intent_row(db: Database, intent_id: str) -> IntentView | None:
@@ -173,3 +181,164 @@ async def test_list_refuses_bad_filters_naming_the_field(
 
     assert response.status_code == 400
     assert response.json()["error"]["param"] == param
+
+
+# -- the read models added for the pages ------------------------------------------------
+
+
+async def test_the_timeline_keeps_every_snapshot_even_late_ones(dashboard_db: Database) -> None:
+    created = intent_event(sequence=1, created=True)
+    paid = next_snapshot(created, sequence=3, transfers=[transfer()])
+    confirming = next_snapshot(created, sequence=2, transfers=[transfer(status="pending")])
+    for event in (created, paid, confirming, paid):  # late, and one duplicate
+        await deliver(dashboard_db, event)
+
+    async with dashboard_db.sessions() as session:
+        timeline = await repository.timeline(session, created.data["intent_id"])
+    assert [(e.sequence, e.status) for e in timeline] == [
+        (1, "awaiting_payment"),
+        (2, "awaiting_payment"),  # a pending transfer, not confirmed yet
+        (3, "paid"),
+    ]
+    assert [e.event_type for e in timeline] == [
+        "intent.created",
+        "intent.updated",
+        "intent.updated",
+    ]
+    row = await intent_row(dashboard_db, created.data["intent_id"])
+    assert row is not None
+    assert row.sequence == 3
+
+
+async def test_paid_at_is_the_first_time_paid_and_clears_when_a_reorg_takes_it_back(
+    dashboard_db: Database,
+) -> None:
+    created = intent_event(sequence=1, created=True)
+    paid = next_snapshot(created, sequence=2, transfers=[transfer()])
+    again = next_snapshot(created, sequence=3, transfers=[transfer()])
+    intent_id = created.data["intent_id"]
+
+    await deliver(dashboard_db, created)
+    assert (await intent_row(dashboard_db, intent_id)).paid_at is None  # type: ignore[union-attr]
+    await deliver(dashboard_db, paid)
+    await deliver(dashboard_db, again)
+    row = await intent_row(dashboard_db, intent_id)
+    assert row is not None
+    assert row.paid_at == paid.occurred_at  # the later snapshot kept the first time
+    await deliver(dashboard_db, next_snapshot(created, sequence=4, transfers=[]))
+    row = await intent_row(dashboard_db, intent_id)
+    assert row is not None
+    assert (row.status, row.paid_at) == ("awaiting_payment", None)
+
+
+async def test_claims_link_each_transfer_to_its_intent(dashboard_db: Database) -> None:
+    first, second = transfer(10 * USDT), transfer(15 * USDT)
+    event = intent_event(sequence=1, transfers=[first, second])
+    await deliver(dashboard_db, event)
+
+    async with dashboard_db.sessions() as session:
+        claims = {c.tx_hash: c.intent_id for c in await session.scalars(select(TransferClaimView))}
+    assert claims == {
+        first.tx_hash: event.data["intent_id"],
+        second.tx_hash: event.data["intent_id"],
+    }
+
+
+async def test_balances_keep_the_newest_per_merchant_network_and_asset(
+    dashboard_db: Database,
+) -> None:
+    for event in (
+        balance_event("mer_a", 30 * USDT, sequence=3),
+        balance_event("mer_a", 10 * USDT, sequence=1),  # late
+        balance_event("mer_b", 5 * USDT, sequence=1),
+    ):
+        await deliver(dashboard_db, event)
+
+    async with dashboard_db.sessions() as session:
+        rows = {b.merchant_id: b.available_base_units for b in await wallets.balances(session)}
+        [total] = await wallets.balance_totals(session)
+    assert rows == {"mer_a": 30 * USDT, "mer_b": 5 * USDT}
+    assert (total.available_base_units, total.merchants) == (35 * USDT, 2)
+
+
+async def test_the_pool_counts_free_allocated_and_cooling_addresses(dashboard_db: Database) -> None:
+    free, waiting, ended, cooled = (evm_address() for _ in range(4))
+    await deliver(dashboard_db, provisioned_event("evm", [free, waiting, ended, cooled]))
+    await deliver(dashboard_db, provisioned_event("evm", [free], first_index=0))  # again: no-op
+    await deliver(dashboard_db, intent_event(deposit_address=waiting))
+    await deliver(dashboard_db, intent_event(deposit_address=ended, status="expired"))
+    old = intent_event(deposit_address=cooled, status="expired")
+    await deliver(dashboard_db, old)
+    now = datetime.now(UTC)
+
+    async with dashboard_db.sessions() as session:
+        pools = await wallets.pools(session, MAINNET_REGISTRY, cooldown_seconds=3600, now=now)
+        later = await wallets.pools(
+            session, MAINNET_REGISTRY, cooldown_seconds=3600, now=now + timedelta(hours=2)
+        )
+        active = await wallets.recent_addresses(session, cooldown_seconds=3600, now=now)
+    evm = next(p for p in pools if p.family == "evm")
+    assert (evm.total, evm.free, evm.allocated, evm.cooling) == (4, 1, 1, 2)
+    assert set(evm.networks) == {"ethereum", "bsc"}
+    evm_later = next(p for p in later if p.family == "evm")
+    assert (evm_later.free, evm_later.allocated, evm_later.cooling) == (3, 1, 0)
+    assert {a.address: a.state for a in active} == {
+        waiting: "allocated",
+        ended: "cooling",
+        cooled: "cooling",
+    }
+
+
+async def test_discrepancies_open_and_resolve_in_either_order(dashboard_db: Database) -> None:
+    in_order = discrepancy_events(evm_address(), ledger=0, chain=7 * USDT)
+    reversed_ = discrepancy_events(evm_address(), ledger=1, chain=2)
+    still_open = discrepancy_events(evm_address(), ledger=5, chain=6)
+    for event in (*in_order, reversed_[1], reversed_[0], still_open[0]):
+        await deliver(dashboard_db, event)
+    await deliver(dashboard_db, run_event(discrepancies=1))
+
+    async with dashboard_db.sessions() as session:
+        open_ones = await reconciliation.discrepancies(session, status="open")
+        resolved = await reconciliation.discrepancies(session, status="resolved")
+        runs = await reconciliation.recent_runs(session)
+    assert [d.id for d in open_ones] == [still_open[0].subject]
+    assert {d.id for d in resolved} == {in_order[0].subject, reversed_[0].subject}
+    late = next(d for d in resolved if d.id == reversed_[0].subject)
+    assert (late.ledger_base_units, late.chain_base_units) == (1, 2)
+    assert [r.discrepancies for r in runs] == [1]
+
+
+async def test_the_overview_sums_per_asset_without_rounding(dashboard_db: Database) -> None:
+    now = datetime.now(UTC)
+    events = [
+        intent_event(transfers=[transfer(25 * USDT)], created_at=now - timedelta(minutes=10)),
+        intent_event(
+            transfers=[transfer(12_345_678_901_234_567_891)],  # 12.345678901234567891 on BSC
+            network="bsc",
+            decimals=18,
+            amount_base_units=12_345_678_901_234_567_891,
+            created_at=now - timedelta(minutes=30),
+        ),
+        intent_event(created_at=now - timedelta(minutes=5)),  # still waiting
+        intent_event(status="expired", created_at=now - timedelta(hours=2)),
+    ]
+    for event in events:
+        await deliver(dashboard_db, event)
+
+    async with dashboard_db.sessions() as session:
+        day = await overview(session, "24h", now=now + timedelta(seconds=1))
+        week = await overview(session, "7d", now=now + timedelta(seconds=1))
+    assert day.totals_by_asset == {"USDT": Decimal("37.345678901234567891")}
+    assert {(v.network, v.count, v.base_units) for v in day.volumes} == {
+        ("ethereum", 1, 25 * USDT),
+        ("bsc", 1, 12_345_678_901_234_567_891),
+    }
+    assert (day.created, day.paid) == (4, 2)
+    assert day.paid_rate == Decimal(50)
+    assert day.median_seconds_to_paid is not None
+    assert 600 < day.median_seconds_to_paid < 30 * 60 + 5  # halfway between 10 and 30 min
+    assert len(day.chart["volume"]["labels"]) in (24, 25)
+    assert sum(Decimal(x) for x in day.chart["volume"]["datasets"][0]["data"]) == Decimal(
+        "37.345678901234567891"
+    )
+    assert len(week.chart["volume"]["labels"]) in (7, 8)

@@ -1,2 +1,3 @@
-"""The operations dashboard: read models built from every event on the bus, and (in this
-issue) a read-only JSON view of them. Ops login and pages arrive in a later issue."""
+"""The operations dashboard: read models built from every event on the bus, and the
+pages ops users sign in to (Jinja2 + Bootstrap, live updates), acting through the
+gateway's API."""

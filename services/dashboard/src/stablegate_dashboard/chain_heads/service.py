@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.events import Event
 from stablegate_common.events.contracts import ChainHead
 from stablegate_dashboard.chain_heads.models import ChainHeadView
+from stablegate_dashboard.db import upsert_if_newer
 
 
 async def apply_head(session: AsyncSession, event: Event, head: ChainHead) -> bool:
@@ -20,10 +20,4 @@ async def apply_head(session: AsyncSession, event: Event, head: ChainHead) -> bo
         "updated_at": event.occurred_at,
         "sequence": event.sequence,
     }
-    row = insert(ChainHeadView).values(**values)
-    stmt = row.on_conflict_do_update(
-        index_elements=[ChainHeadView.network],
-        set_={k: row.excluded[k] for k in values if k != "network"},
-        where=ChainHeadView.sequence < row.excluded.sequence,
-    ).returning(ChainHeadView.network)
-    return (await session.execute(stmt)).first() is not None
+    return await upsert_if_newer(session, ChainHeadView, values, ("network",))

@@ -1,27 +1,28 @@
 """Read-only JSON over the intent read model: `GET /api/intents/{id}` and
-`GET /api/intents?status=&limit=&starting_after=`.
-
-Issue 2 scope: no authentication yet, because nothing but an operator's own network
-reaches the dashboard until the ops login (and the HTML pages) arrive in a later issue.
+`GET /api/intents?status=&limit=&starting_after=`, for signed-in ops users (the session
+cookie); without one the answer is 401.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, get_args
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from stablegate_common.core.errors import InvalidRequest
 from stablegate_common.db import Database
 from stablegate_common.events.contracts import IntentStatus
 from stablegate_dashboard.intents import service
 from stablegate_dashboard.intents.schemas import IntentList, IntentOut
+from stablegate_dashboard.web.session import current_principal
 
 STATUSES = frozenset(get_args(IntentStatus))
 
 
 def router(db: Database) -> APIRouter:
-    api = APIRouter(prefix="/api/intents", tags=["intents"])
+    api = APIRouter(
+        prefix="/api/intents", tags=["intents"], dependencies=[Depends(current_principal)]
+    )
 
     @api.get("/{intent_id}")
     async def get_intent(intent_id: str) -> IntentOut:

@@ -33,9 +33,12 @@ class IntentOut(BaseModel):
     amount_confirmed_base_units: str
     deposit_address: str
     reference: str | None
+    description: str | None
+    metadata: dict[str, Any]
     transfers: list[dict[str, Any]]
     created_at: datetime
     expires_at: datetime
+    paid_at: datetime | None
     updated_at: datetime
     sequence: int
 
@@ -64,9 +67,12 @@ class IntentOut(BaseModel):
             amount_confirmed_base_units=confirmed_bu,
             deposit_address=row.deposit_address,
             reference=row.reference,
+            description=row.description,
+            metadata=row.metadata_,
             transfers=row.transfers,
             created_at=row.created_at,
             expires_at=row.expires_at,
+            paid_at=row.paid_at,
             updated_at=row.updated_at,
             sequence=row.sequence,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String
+from sqlalchemy import BigInteger, DateTime, Identity, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stablegate_common.db import BaseUnits
@@ -13,11 +13,16 @@ from stablegate_dashboard.db import DashboardBase
 
 class TransferView(DashboardBase):
     __tablename__ = "transfers"
-    __table_args__ = (Index("ix_transfers_network_to_address", "network", "to_address"),)
+    __table_args__ = (
+        Index("ix_transfers_network_to_address", "network", "to_address"),
+        Index("ix_transfers_tx_hash", "tx_hash"),
+    )
 
     network: Mapped[str] = mapped_column(String(16), primary_key=True)
     tx_hash: Mapped[str] = mapped_column(String(80), primary_key=True)
     log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Order of first report: the list pages' cursor.
+    position: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     token_contract: Mapped[str] = mapped_column(String(64))
     from_address: Mapped[str] = mapped_column(String(64))
     to_address: Mapped[str] = mapped_column(String(64))

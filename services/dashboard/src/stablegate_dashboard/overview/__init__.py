@@ -1,0 +1,1 @@
+"""The overview page: payment volume, conversion and speed at a glance, with charts."""
