@@ -2,16 +2,25 @@
 
 `python scripts/suite.py run` (what `make run` calls): checks PostgreSQL and RabbitMQ,
 starts the devnet, migrates every service, starts them, creates a demo merchant and
-prints how to use it. The same `Suite` class starts the services for the end-to-end
-tests, each in schemas and an exchange of its own.
+prints how to use it (and leaves the demo merchant's key in .state/demo.json for
+`make demo`). The same `Suite` class starts the services for the end-to-end tests, each in
+schemas and an exchange of its own.
+
+Children die with the supervisor: `make run` binds each service to it (PR_SET_PDEATHSIG, so
+even a SIGKILL of the supervisor stops them) and puts it in a process group of its own (so
+Ctrl-C reaches the supervisor only, which stops them in order); the supervisor itself is
+bound to `make` the same way, and stops the devnet at exit when it started it.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import ctypes
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,9 +35,17 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 DEVNET_STATE = ROOT / "devnet" / ".state"
+DEMO_STATE = ROOT / ".state" / "demo.json"  # what `make demo` (scripts/demo.py) reads
+DEMO_OPS_LOGIN = "ops@example.com"
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 DEVNET_EVM_XPUB = (
     "xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjtEshuqpK3mdhaWHPFsBngh5"
     "GFZaM6si3yZdUsT8ddYM3PwnATt"
+)
+# Account xpub m/44'/195'/0' of the same published test mnemonic (stablegate_common.hd).
+DEVNET_TRON_XPUB = (
+    "xpub6D1AabNHCupeiLM65ZR9UStMhJ1vCpyV4XbZdyhMZBiJXALQtmn9p42VTQckoHVn8WNqS7dqnJokZHAH"
+    "cHGoaQgmv8D45oNUKx6DZMNZBCd"
 )
 
 
@@ -54,10 +71,20 @@ class Running:
 class Suite:
     """Starts, watches and stops the services; every process gets `base_env` + its own."""
 
-    def __init__(self, base_env: Mapping[str, str], services: list[ServiceSpec], log_dir: Path):
+    def __init__(
+        self,
+        base_env: Mapping[str, str],
+        services: list[ServiceSpec],
+        log_dir: Path,
+        *,
+        bind_children: bool = False,
+    ):
         self.base_env = dict(base_env)
         self.services = services
         self.log_dir = log_dir
+        # Off for the tests: PDEATHSIG fires when the spawning *thread* exits, and fixtures
+        # may start services from a worker thread.
+        self.bind_children = bind_children
         self.running: dict[str, Running] = {}
         log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -67,11 +94,14 @@ class Suite:
         env["HTTP_PORT"] = str(spec.port)
         return env
 
-    def cli(self, name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, name: str, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         spec = self.spec(name)
         return subprocess.run(
             [spec.command, *args],
             env=self.env_for(spec),
+            input=stdin,
             capture_output=True,
             text=True,
             check=check,
@@ -92,7 +122,12 @@ class Suite:
         log_path = self.log_dir / f"{name}.log"
         log = log_path.open("ab")
         process = subprocess.Popen(
-            [spec.command, "serve"], env=self.env_for(spec), stdout=log, stderr=log
+            [spec.command, "serve"],
+            env=self.env_for(spec),
+            stdout=log,
+            stderr=log,
+            preexec_fn=die_with_parent if self.bind_children else None,
+            process_group=0 if self.bind_children else None,
         )
         self.running[name] = Running(spec, process, log_path)
         return self.running[name]
@@ -147,6 +182,14 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def die_with_parent() -> None:
+    """Ask the kernel to SIGTERM this process when its parent dies (Linux), however the
+    parent dies. Called in the supervisor itself and, before exec, in each child."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+
 def free_port() -> int:
     with contextlib.closing(socket.socket()) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -157,8 +200,19 @@ def check_dependencies(database_url: str, rabbitmq_url: str) -> list[str]:
     """Problems with PostgreSQL or RabbitMQ, each with how to fix it (empty when fine)."""
     problems = []
     for label, url, default_port, how in (
-        ("PostgreSQL", database_url, 5432, "start it: pg_ctlcluster 15 main start"),
-        ("RabbitMQ", rabbitmq_url, 5672, "start it: rabbitmq-server -detached"),
+        (
+            "PostgreSQL",
+            database_url,
+            5432,
+            "start it (Debian): pg_ctlcluster --skip-systemctl-redirect "
+            "$(ls /etc/postgresql) main start, or set DATABASE_URL to yours",
+        ),
+        (
+            "RabbitMQ",
+            rabbitmq_url,
+            5672,
+            "start it: rabbitmq-server -detached, or set RABBITMQ_URL to yours",
+        ),
     ):
         parsed = urlparse(url)
         host, port = parsed.hostname or "127.0.0.1", parsed.port or default_port
@@ -170,10 +224,24 @@ def check_dependencies(database_url: str, rabbitmq_url: str) -> list[str]:
 
 
 def standard_services(
-    *, rpc_url: str, schema_prefix: str = "", ports: Mapping[str, int] | None = None
+    *,
+    rpc_url: str,
+    bsc_rpc_url: str | None = None,
+    tron_url: str | None = None,
+    schema_prefix: str = "",
+    ports: Mapping[str, int] | None = None,
 ) -> list[ServiceSpec]:
+    """The services of a local suite: `rpc_url` is the Ethereum node; with `bsc_rpc_url`
+    the BSC watcher runs too and the reconciler reads BSC balances; with `tron_url` (a
+    java-tron HTTP API) the Tron watcher runs, the gateway derives Tron deposit addresses
+    and the reconciler reads Tron balances."""
     ports = dict(ports or {})
-    return [
+    rpc_urls = {"ethereum": rpc_url}
+    if bsc_rpc_url is not None:
+        rpc_urls["bsc"] = bsc_rpc_url
+    if tron_url is not None:
+        rpc_urls["tron"] = tron_url
+    services = [
         ServiceSpec(
             "gateway",
             f"{schema_prefix}gateway",
@@ -190,10 +258,31 @@ def standard_services(
             "reconciler",
             f"{schema_prefix}reconciler",
             ports.get("reconciler", 8102),
-            {"RECONCILER_RPC_URLS": json.dumps({"ethereum": rpc_url})},
+            {"RECONCILER_RPC_URLS": json.dumps(rpc_urls)},
         ),
         ServiceSpec("dashboard", f"{schema_prefix}dashboard", ports.get("dashboard", 8103)),
     ]
+    if bsc_rpc_url is not None:
+        services.append(
+            ServiceSpec(
+                "watcher-bsc",
+                f"{schema_prefix}watcher_bsc",
+                ports.get("watcher-bsc", 8104),
+                {"WATCHER_RPC_URL": bsc_rpc_url, "WATCHER_POLL_INTERVAL_SECONDS": "0.25"},
+            )
+        )
+    if tron_url is not None:
+        gateway = next(spec for spec in services if spec.name == "gateway")
+        gateway.env["GATEWAY_TRON_XPUB"] = DEVNET_TRON_XPUB
+        services.append(
+            ServiceSpec(
+                "watcher-tron",
+                f"{schema_prefix}watcher_tron",
+                ports.get("watcher-tron", 8105),
+                {"WATCHER_RPC_URL": tron_url, "WATCHER_POLL_INTERVAL_SECONDS": "0.25"},
+            )
+        )
+    return services
 
 
 @contextlib.contextmanager
@@ -215,8 +304,25 @@ def _run_local() -> int:
         for problem in problems:
             print(f"stablegate: {problem}", file=sys.stderr)
         return 1
-    subprocess.run([str(BIN / "python"), str(ROOT / "devnet" / "devnet.py"), "start"], check=True)
+    die_with_parent()  # `make` killed: this supervisor gets SIGTERM and stops the rest
+    stop = False  # set by a signal: finish starting, then stop everything in order
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
+    devnet = [str(BIN / "python"), str(ROOT / "devnet" / "devnet.py")]
+    if subprocess.run([*devnet, "status"], capture_output=True, check=False).returncode != 0:
+        # Ours to stop at exit (a devnet that `make devnet` left running is not).
+        atexit.register(subprocess.run, [*devnet, "stop"], capture_output=True, check=False)
+    # Starts every devnet chain (the anvils, and Tron's) into one assets.json.
+    subprocess.run([*devnet, "start"], check=True)
     chain = json.loads((DEVNET_STATE / "ethereum.json").read_text())
+    bsc = json.loads((DEVNET_STATE / "bsc.json").read_text())
+    tron_state = DEVNET_STATE / "tron.json"  # the Tron devnet writes it once it listens
+    tron = json.loads(tron_state.read_text()) if tron_state.exists() else None
     base_env = {
         "DATABASE_URL": database_url,
         "RABBITMQ_URL": rabbitmq_url,
@@ -224,32 +330,40 @@ def _run_local() -> int:
         "STABLEGATE_ENVIRONMENT": "development",
         "LOG_LEVEL": "INFO",
     }
-    suite = Suite(base_env, standard_services(rpc_url=chain["rpc_url"]), ROOT / ".state" / "logs")
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    services = standard_services(
+        rpc_url=chain["rpc_url"],
+        bsc_rpc_url=bsc["rpc_url"],
+        tron_url=tron["http_url"] if tron else None,
+    )
+    suite = Suite(base_env, services, ROOT / ".state" / "logs", bind_children=True)
     with running_suite(suite):
         merchant = json.loads(suite.cli("gateway", "create-merchant", "--name", "Demo shop").stdout)
         key = merchant["secret_key"]
         api = suite.url("gateway")
+        ops_password = _demo_ops_user(suite)
+        _write_demo_state(
+            {"api": api, "secret_key": key, "merchant_id": merchant["merchant_id"]}
+            | {"dashboard": suite.url("dashboard"), "ops_login": DEMO_OPS_LOGIN}
+            | {"ops_password": ops_password}
+        )
         print(
             f"""
 Stablegate is running (logs in {suite.log_dir}).
   API         {api}/v1   (OpenAPI: {api}/docs)
   demo key    {key}   (shown once; merchant {merchant["merchant_id"]})
-  dashboard   {suite.url("dashboard")}
-  chain       {chain["rpc_url"]} (anvil, chain id {chain["chain_id"]})
+  dashboard   {suite.url("dashboard")}   login {DEMO_OPS_LOGIN} / {ops_password or "(as before)"}
+  chains      ethereum {chain["rpc_url"]} (anvil, chain id {chain["chain_id"]})
+              bsc      {bsc["rpc_url"]} (anvil, chain id {bsc["chain_id"]})
+              tron     {tron["http_url"] if tron else "(not running)"} (java-tron HTTP API devnet)
 
 Create a payment intent:
   curl -s {api}/v1/payment_intents -H 'Authorization: Bearer {key}' \\
     -H 'Content-Type: application/json' \\
     -d '{{"amount": "25.00", "currency": "USDT", "network": "ethereum"}}'
+  (or "network": "bsc"; pay with: uv run python devnet/devnet.py pay --network bsc \\
+    --to <deposit_address> --amount 25)
 
+Simulated customer payments (exact, partial, late) for the dashboard: make demo
 Ctrl-C stops everything.""",
             flush=True,
         )
@@ -261,6 +375,28 @@ Ctrl-C stops everything.""",
                     suite.start(name)
             time.sleep(1)
     return 0
+
+
+def _demo_ops_user(suite: Suite) -> str | None:
+    """The dashboard's demo login: created with a fresh password, or, when an earlier run
+    created it, that run's password from .state/demo.json (None if it is gone)."""
+    password = secrets.token_urlsafe(12)
+    args = ["create-user", "--email", DEMO_OPS_LOGIN, "--role", "admin", "--password-stdin"]
+    if suite.cli("dashboard", *args, check=False, stdin=password + "\n").returncode == 0:
+        return password
+    try:
+        previous = json.loads(DEMO_STATE.read_text()).get("ops_password")
+    except (OSError, ValueError):
+        return None
+    return previous if isinstance(previous, str) else None
+
+
+def _write_demo_state(state: dict[str, str | None]) -> None:
+    """Owner-only: it holds the demo merchant's secret key and the ops password."""
+    DEMO_STATE.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(DEMO_STATE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump(state, file, indent=2)
 
 
 def main() -> int:
