@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from bip_utils import Bip44, Bip44Coins
 
 from devnet.tron import TronDevnet
 from tests.conftest import DATABASE_URL, RABBITMQ_URL, unique
@@ -130,6 +132,24 @@ def _queues_with_prefix(prefix: str) -> list[str]:
     return [q.strip() for q in out.splitlines() if q.strip().startswith(prefix)]
 
 
+def fresh_xpubs() -> dict[str, str]:
+    """Account xpubs of a random seed, so each suite's deposit addresses are its own.
+
+    The suites share one chain per network; with the devnet's published xpub every
+    gateway would hand out the same addresses, and a suite would see (and might credit)
+    payments another suite made to them moments earlier."""
+    seed = secrets.token_bytes(32)
+    return {
+        f"GATEWAY_{family}_XPUB": Bip44.FromSeed(seed, coin)
+        .Purpose()
+        .Coin()
+        .Account(0)
+        .PublicKey()
+        .ToExtended()
+        for family, coin in (("EVM", Bip44Coins.ETHEREUM), ("TRON", Bip44Coins.TRON))
+    }
+
+
 @contextlib.asynccontextmanager
 async def _suite(
     anvil: AnvilChain,
@@ -172,6 +192,11 @@ async def _suite(
         ports=ports,
     )
     for spec in services:
+        if spec.name == "gateway":
+            xpubs = fresh_xpubs()
+            spec.env["GATEWAY_EVM_XPUB"] = xpubs["GATEWAY_EVM_XPUB"]
+            if tron is not None:
+                spec.env["GATEWAY_TRON_XPUB"] = xpubs["GATEWAY_TRON_XPUB"]
         spec.env.update((service_env or {}).get(spec.name, {}))
     suite = Suite(base_env, services, log_dir)
     try:

@@ -127,7 +127,9 @@ async def test_a_payment_goes_from_intent_to_webhook_ledger_and_dashboard(
     assert await ledger_entries(e2e, intent["id"]) == 1
 
     async def dashboard_shows_paid() -> Any:
-        rows = await e2e.query("dashboard", "SELECT status FROM intents WHERE id = $1", intent["id"])
+        rows = await e2e.query(
+            "dashboard", "SELECT status FROM intents WHERE id = $1", intent["id"]
+        )
         return bool(rows) and rows[0]["status"] == "paid"
 
     await wait_for(dashboard_shows_paid, what="the intent paid in the dashboard's read model")

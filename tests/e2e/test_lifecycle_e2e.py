@@ -11,6 +11,7 @@ intent then shows (`confirmations_required`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -122,7 +123,12 @@ async def test_two_transfers_are_summed(e2e: RunningSuite, anvil: AnvilChain) ->
     paid = await reached(e2e, intent, "paid")
     assert paid["amount_confirmed"] == "20.00"
     assert sorted(t["amount"] for t in paid["transfers"]) == ["12.50", "7.50"]
-    await wait_for(lambda: ledger_entries(e2e, intent["id"]), what="ledger entries")
+
+    async def both_booked() -> bool:
+        return await ledger_entries(e2e, intent["id"]) >= 2
+
+    await wait_for(both_booked, what="two ledger entries")
+    await asyncio.sleep(1)  # a wrong third booking would land by now
     assert await ledger_entries(e2e, intent["id"]) == 2
 
 
