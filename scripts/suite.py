@@ -296,6 +296,22 @@ def running_suite(suite: Suite) -> Iterator[Suite]:
         suite.stop_all()
 
 
+def _let_dashboard_act(suite: Suite, secret_key: str) -> None:
+    """Restart the dashboard with the demo merchant's key (its actions go through the
+    gateway API) and the services its system page probes."""
+    others = [s.name for s in suite.services if s.name != "dashboard"]
+    suite.spec("dashboard").env.update(
+        {
+            "DASHBOARD_GATEWAY_URL": suite.url("gateway"),
+            "DASHBOARD_GATEWAY_API_KEY": secret_key,
+            "DASHBOARD_SERVICE_URLS": json.dumps({name: suite.url(name) for name in others}),
+        }
+    )
+    suite.stop("dashboard")
+    suite.start("dashboard")
+    suite.wait_ready(names=["dashboard"])
+
+
 def _run_local() -> int:
     database_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     rabbitmq_url = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -340,6 +356,7 @@ def _run_local() -> int:
         merchant = json.loads(suite.cli("gateway", "create-merchant", "--name", "Demo shop").stdout)
         key = merchant["secret_key"]
         api = suite.url("gateway")
+        _let_dashboard_act(suite, key)
         ops_password = _demo_ops_user(suite)
         _write_demo_state(
             {"api": api, "secret_key": key, "merchant_id": merchant["merchant_id"]}
