@@ -45,8 +45,22 @@ def decode_qr(png: bytes) -> str | None:
     """The text of the QR code in a screenshot, read by OpenCV; None when none is found."""
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert image is not None, "the screenshot is not an image"
-    text, points, _ = cv2.QRCodeDetector().detectAndDecode(image)
-    return str(text) if points is not None and text else None
+    detector = cv2.QRCodeDetector()
+    # A QR code read from a cropped element screenshot needs its quiet zone back, and
+    # OpenCV's detector is more reliable on a larger image: try as is, then padded and 2x.
+    padded = cv2.copyMakeBorder(image, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
+    for candidate in (image, padded, cv2.resize(padded, None, fx=2, fy=2)):
+        text, points, _ = detector.detectAndDecode(candidate)
+        if points is not None and text:
+            return str(text)
+    return None
+
+
+async def qr_code_text(page: BrowserPage) -> str | None:
+    """The text of the page's QR code, read from a screenshot of it."""
+    qr = page.page.locator("#qr")
+    await qr.scroll_into_view_if_needed()
+    return decode_qr(await qr.screenshot())
 
 
 async def visible(page: BrowserPage, selector: str) -> bool:
@@ -88,7 +102,11 @@ async def test_the_page_goes_from_waiting_to_paid_without_reloading(
     warning = await page.page.inner_text("#network-warning")
     assert "Send only USDT on Ethereum devnet (ERC-20)" in warning
     assert await page.page.inner_text("#deposit-address") == intent["deposit_address"]
-    assert decode_qr(await page.page.screenshot()) == intent["payment_uri"]
+
+    async def qr_is_the_payment_uri() -> bool:
+        return await qr_code_text(page) == intent["payment_uri"]
+
+    await wait_for(qr_is_the_payment_uri, what="the QR code to read as the payment URI")
     await page.screenshots("checkout-1-waiting")
 
     tx_hash = await anvil.transfer(anvil.usdt, intent["deposit_address"], 25_000_000)
@@ -131,8 +149,7 @@ async def test_a_partial_payment_shows_the_remainder_and_its_qr_code(
     expected_uri: str = intent["payment_uri"].replace("uint256=25000000", "uint256=15000000")
 
     async def qr_asks_for_the_rest() -> bool:
-        await page.page.locator("#qr").scroll_into_view_if_needed()
-        return decode_qr(await page.page.screenshot()) == expected_uri
+        return await qr_code_text(page) == expected_uri
 
     await wait_for(qr_asks_for_the_rest, what="the QR code for the remaining 15.00")
     await page.screenshots("checkout-4-partially-paid")
