@@ -4,7 +4,7 @@ window was read is never recorded."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 import pytest
@@ -198,13 +198,26 @@ class ReorgWhileReading(EvmClient):
         self.armed = False
         self.fired = False
 
-    async def transfers(
-        self, from_block: int, to_block: int, contracts: Sequence[str]
-    ) -> list[TokenTransfer]:
+    async def _reorg_once(self) -> None:
         if self.armed and not self.fired:
             self.fired = True
             await self.anvil.reorg(1, [(self.replacement, 0)])
+
+    async def transfers(
+        self, from_block: int, to_block: int, contracts: Sequence[str]
+    ) -> list[TokenTransfer]:
+        await self._reorg_once()
         return await super().transfers(from_block, to_block, contracts)
+
+    async def transfers_to(
+        self,
+        from_block: int,
+        to_block: int,
+        contracts: Sequence[str],
+        recipients: Container[str],
+    ) -> list[TokenTransfer]:
+        await self._reorg_once()
+        return await super().transfers_to(from_block, to_block, contracts, recipients)
 
 
 async def test_a_window_read_across_a_reorg_is_dropped_and_read_again(

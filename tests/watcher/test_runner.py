@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Container, Sequence
 from dataclasses import replace
 
 import pytest
@@ -193,9 +193,7 @@ class RangeLimited(EvmClient):
         self.state_limit = state_limit
         self.refused = 0
 
-    async def transfers(
-        self, from_block: int, to_block: int, contracts: Sequence[str]
-    ) -> list[TokenTransfer]:
+    def _check(self, from_block: int, to_block: int) -> None:
         if to_block - from_block + 1 > self.max_blocks:
             self.refused += 1
             raise RangeTooLarge(
@@ -203,7 +201,22 @@ class RangeLimited(EvmClient):
                 rpc_code=-32602,
                 max_block_range=self.max_blocks if self.state_limit else None,
             )
+
+    async def transfers(
+        self, from_block: int, to_block: int, contracts: Sequence[str]
+    ) -> list[TokenTransfer]:
+        self._check(from_block, to_block)
         return await super().transfers(from_block, to_block, contracts)
+
+    async def transfers_to(
+        self,
+        from_block: int,
+        to_block: int,
+        contracts: Sequence[str],
+        recipients: Container[str],
+    ) -> list[TokenTransfer]:
+        self._check(from_block, to_block)
+        return await super().transfers_to(from_block, to_block, contracts, recipients)
 
 
 @pytest.mark.parametrize("state_limit", [False, True], ids=["unstated", "stated"])

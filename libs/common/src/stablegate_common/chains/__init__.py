@@ -9,6 +9,7 @@ from stablegate_common.chains.base import (
     ChainUnavailable,
     FinalizedHeadSource,
     RangeTooLarge,
+    RecipientFilter,
     TokenTransfer,
 )
 
@@ -20,5 +21,6 @@ __all__ = [
     "ChainUnavailable",
     "FinalizedHeadSource",
     "RangeTooLarge",
+    "RecipientFilter",
     "TokenTransfer",
 ]

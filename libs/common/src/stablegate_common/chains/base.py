@@ -5,7 +5,7 @@ client translates its library's and node's failures into these exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -125,4 +125,24 @@ class FinalizedHeadSource(Protocol):
 
     async def finalized_head(self) -> int:
         """The newest block the chain will not revert."""
+        ...
+
+
+@runtime_checkable
+class RecipientFilter(Protocol):
+    """A client that drops transfers to other recipients before decoding them.
+
+    On a busy token nearly every log pays a stranger, and decoding those is most of a
+    scan's cost (bench/detection_scan.py); the engine asks for its watch set only when
+    the client offers this, and filters again either way.
+    """
+
+    async def transfers_to(
+        self,
+        from_block: int,
+        to_block: int,
+        contracts: Sequence[str],
+        recipients: Container[str],
+    ) -> list[TokenTransfer]:
+        """`transfers(...)` to `recipients` (canonical addresses) only."""
         ...

@@ -12,9 +12,10 @@ transfer means is the engine's job.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from stablegate_common.chains.base import BlockHeader, BlockNotFound, ChainError, TokenTransfer
@@ -29,6 +30,7 @@ _HASH = re.compile(r"^0x[0-9a-f]{64}$")
 _ADDRESS_TOPIC = re.compile(r"^0x0{24}([0-9a-f]{40})$")
 _WORD = re.compile(r"^0x[0-9a-f]{64}$")
 _QUANTITY = re.compile(r"^0x[0-9a-fA-F]{1,64}$")
+_ORDER = attrgetter("block_number", "log_index")
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,25 @@ class EvmClient:
     async def transfers(
         self, from_block: int, to_block: int, contracts: Sequence[str]
     ) -> list[TokenTransfer]:
+        return await self._transfers(from_block, to_block, contracts, None)
+
+    async def transfers_to(
+        self,
+        from_block: int,
+        to_block: int,
+        contracts: Sequence[str],
+        recipients: Container[str],
+    ) -> list[TokenTransfer]:
+        """`transfers` to `recipients` only: the other logs are never decoded."""
+        return await self._transfers(from_block, to_block, contracts, recipients)
+
+    async def _transfers(
+        self,
+        from_block: int,
+        to_block: int,
+        contracts: Sequence[str],
+        recipients: Container[str] | None,
+    ) -> list[TokenTransfer]:
         allowed = sorted({canonical_address("evm", c) for c in contracts})
         # An empty address list means "every contract" to eth_getLogs: that must never
         # happen, or look-alike tokens would be reported. Nodes also disagree on
@@ -118,10 +139,7 @@ class EvmClient:
         logs = await self._rpc.call("eth_getLogs", [query])
         if not isinstance(logs, list):
             raise ChainError(f"eth_getLogs: expected a list, got {type(logs).__name__}")
-        allowed_set = frozenset(allowed)
-        transfers = [t for log in logs if (t := _transfer(log, allowed_set)) is not None]
-        transfers.sort(key=lambda t: (t.block_number, t.log_index))
-        return transfers
+        return decode_transfers(logs, frozenset(allowed), recipients)
 
     async def token_balance(self, contract: str, address: str, block: int | None = None) -> int:
         """`balanceOf(address)` at `block` (latest when None)."""
@@ -180,6 +198,26 @@ def _header(block: Any, number: int) -> BlockHeader:
     )
 
 
+def decode_transfers(
+    logs: Sequence[Any], allowed: frozenset[str], recipients: Container[str] | None = None
+) -> list[TokenTransfer]:
+    """The ERC-20 transfers among `logs`, by block and log index; with `recipients`, only
+    those to them. The recipient test reads the `to` topic's last 40 digits unchecked, so
+    it is cheap for the many logs it drops; the logs it keeps are fully validated."""
+    if recipients is not None:
+        logs = [log for log in logs if _recipient_hint(log) in recipients]
+    transfers = [t for log in logs if (t := _transfer(log, allowed)) is not None]
+    transfers.sort(key=_ORDER)
+    return transfers
+
+
+def _recipient_hint(log: Any) -> str | None:
+    topics = log.get("topics") if isinstance(log, dict) else None
+    if not isinstance(topics, list) or len(topics) != 3:
+        return None
+    return "0x" + str(topics[2])[-40:].lower()
+
+
 def _transfer(log: Any, allowed: frozenset[str]) -> TokenTransfer | None:
     """The transfer a log records, or None when the log is not an ERC-20 Transfer.
 
@@ -235,4 +273,5 @@ __all__ = [
     "TRANSFER_TOPIC",
     "EvmClient",
     "FeeHistory",
+    "decode_transfers",
 ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,6 +37,7 @@ from stablegate_common.chains import (
     ChainUnavailable,
     FinalizedHeadSource,
     RangeTooLarge,
+    RecipientFilter,
     TokenTransfer,
 )
 from stablegate_common.core.assets import Network
@@ -105,6 +106,7 @@ class WatcherEngine:
         self._last_head: int | None = None
         self._last_finalized: int | None = None
         self._finality = client if isinstance(client, FinalizedHeadSource) else None
+        self._filtering = client if isinstance(client, RecipientFilter) else None
         self._published: tuple[int, int] | None = None
 
     # -- start-up ----------------------------------------------------------------------
@@ -297,7 +299,8 @@ class WatcherEngine:
         last = min(cursor, head)  # a start block above the head leaves a cursor above it
         if start <= last:
             for chunk in split_range(BlockRange(start, last), self.window.size):
-                found += [t for t in await self._transfers(chunk) if t.to_address in addresses]
+                transfers = await self._transfers(chunk, addresses)
+                found += [t for t in transfers if t.to_address in addresses]
         block_times = await self._verified_times(found)
         if block_times is None:
             return
@@ -339,10 +342,19 @@ class WatcherEngine:
 
     # -- reading a window --------------------------------------------------------------
 
-    async def _transfers(self, blocks: BlockRange) -> list[TokenTransfer]:
-        """Transfer logs of the registered tokens; shrinks the window when refused."""
+    async def _transfers(
+        self, blocks: BlockRange, recipients: Container[str]
+    ) -> list[TokenTransfer]:
+        """Transfer logs of the registered tokens, only those to `recipients` when the
+        client can filter (callers filter again); shrinks the window when refused."""
+        contracts = list(self.tokens)
         try:
-            transfers = await self.client.transfers(blocks.first, blocks.last, list(self.tokens))
+            if self._filtering is not None:
+                transfers = await self._filtering.transfers_to(
+                    blocks.first, blocks.last, contracts, recipients
+                )
+            else:
+                transfers = await self.client.transfers(blocks.first, blocks.last, contracts)
         except RangeTooLarge as exc:
             self.window.shrink(limit=exc.max_block_range)
             metrics.WINDOW_BLOCKS.labels(self.name).set(self.window.size)
@@ -364,7 +376,9 @@ class WatcherEngine:
             self.window.shrink()
             metrics.WINDOW_BLOCKS.labels(self.name).set(self.window.size)
             raise
-        transfers = await self._transfers(window)
+        # Only the logs to watched addresses are checked against the headers: a changed
+        # block holding none of them leaves a stale hash for the next reorg check.
+        transfers = await self._transfers(window, self.watch_set)
         problem = _inconsistency(window, headers, transfers, top)
         if problem is not None:
             self._reject(*problem)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy import Table, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -184,33 +185,31 @@ async def record_transfers(
     again on the canonical chain, it returns to pending with the next sequence number.
     Zero-value transfers are stored as ignored (address poisoning, DESIGN.md §2).
     """
-    changed: list[TransferRow] = []
-    for start in range(0, len(transfers), _INSERT_CHUNK):
-        chunk = transfers[start : start + _INSERT_CHUNK]
-        stmt = insert(ObservedTransfer).values(
-            [_transfer_values(network, t, timestamps[t.block_number], head) for t in chunk]
-        )
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[
-                ObservedTransfer.network,
-                ObservedTransfer.tx_hash,
-                ObservedTransfer.log_index,
-            ],
-            set_={
-                "status": stmt.excluded.status,
-                "ignore_reason": stmt.excluded.ignore_reason,
-                "block_number": stmt.excluded.block_number,
-                "block_hash": stmt.excluded.block_hash,
-                "block_timestamp": stmt.excluded.block_timestamp,
-                "confirmations": stmt.excluded.confirmations,
-                "sequence": ObservedTransfer.sequence + 1,
-                "confirmed_at": None,
-                "updated_at": func.now(),
-            },
-            where=ObservedTransfer.status == "reverted",
-        ).returning(*_ROW_COLUMNS)
-        changed.extend(_rows(await session.execute(upsert)))
-    return changed
+    if not transfers:
+        return []
+    # Core, with the rows as parameters: SQLAlchemy batches them into multi-row VALUES at
+    # execution ("insertmanyvalues") from a statement compiled once, where `.values([…])`
+    # compiled a new statement for every number of rows, and the ORM would build objects
+    # from the RETURNING rows that are read here as plain tuples.
+    table = cast(Table, ObservedTransfer.__table__)
+    stmt = insert(table)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[table.c.network, table.c.tx_hash, table.c.log_index],
+        set_={
+            "status": stmt.excluded.status,
+            "ignore_reason": stmt.excluded.ignore_reason,
+            "block_number": stmt.excluded.block_number,
+            "block_hash": stmt.excluded.block_hash,
+            "block_timestamp": stmt.excluded.block_timestamp,
+            "confirmations": stmt.excluded.confirmations,
+            "sequence": table.c.sequence + 1,
+            "confirmed_at": None,
+            "updated_at": func.now(),
+        },
+        where=table.c.status == "reverted",
+    ).returning(*(table.c[column.key] for column in _ROW_COLUMNS))
+    rows = [_transfer_values(network, t, timestamps[t.block_number], head) for t in transfers]
+    return _rows(await session.execute(upsert, rows))
 
 
 def _transfer_values(
