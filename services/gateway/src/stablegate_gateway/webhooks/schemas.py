@@ -43,7 +43,8 @@ ENDPOINT_EXAMPLE: dict[str, Any] = {
 }
 CREATED_EXAMPLE: dict[str, Any] = {
     **ENDPOINT_EXAMPLE,
-    "secret": "whsec_3f1c2b7e9a0d4c5b8e6f1a2d3c4b5a6978e0f1d2c3b4a5968778695a4b3c2d1e",
+    # An illustration only: real secrets are 64 random hex characters after the prefix.
+    "secret": "whsec_<shown once: 64 hex characters>",
 }
 ROLLED_EXAMPLE: dict[str, Any] = {
     **CREATED_EXAMPLE,
