@@ -141,15 +141,21 @@ async def drain(stack: PaymentStack, run: Run, seconds: float, *, stall: float =
     return time.monotonic() - started
 
 
-async def wait_for_ledger(stack: PaymentStack, expected: int, seconds: float) -> None:
-    """The reconciler books after the gateway's webhook; give it time to catch up."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+async def wait_for_ledger(
+    stack: PaymentStack, expected: int, seconds: float, *, stall: float = 120.0
+) -> None:
+    """The reconciler books after the gateway's webhook; wait until it booked `expected`
+    intents, or booked nothing new for `stall` seconds, or `seconds` passed."""
+    started = last_progress = time.monotonic()
+    booked = -1
+    while time.monotonic() - started < seconds and time.monotonic() - last_progress < stall:
         [row] = await stack.suite.query(
             "reconciler", "SELECT count(DISTINCT intent_id) AS n FROM journal_entries"
         )
         if row["n"] >= expected:
             return
+        if row["n"] > booked:
+            booked, last_progress = row["n"], time.monotonic()
         await asyncio.sleep(1.0)
 
 
@@ -298,7 +304,9 @@ async def run(args: Any) -> None:
         await asyncio.gather(*background)
         if profiling is not None:
             await profiling
-        await wait_for_ledger(stack, len(paid_ids(stack) & {c.intent_id for c in run.created}), 60)
+        log("waiting for the ledger")
+        paid = paid_ids(stack) & {c.intent_id for c in run.created}
+        await wait_for_ledger(stack, len(paid), args.drain)
         checks = await verify(stack, run)
         latencies = end_to_end(stack, run)
     cpu = {k: (cpu_after[k] - cpu_before[k]) / creation_seconds for k in cpu_before}
