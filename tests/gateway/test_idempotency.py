@@ -48,7 +48,11 @@ async def count(ctx: GatewayContext, model: Any, *where: Any) -> int:
 
 async def stored_key(ctx: GatewayContext, merchant_id: str, key: str) -> IdempotencyKey | None:
     async with ctx.db.sessions() as session:
-        return await keys.get(session, merchant_id, key)
+        return await session.scalar(
+            select(IdempotencyKey).where(
+                IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key
+            )
+        )
 
 
 async def test_a_retry_with_the_same_key_and_body_replays_the_response(

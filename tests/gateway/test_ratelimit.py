@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import func, text, update
 
 from stablegate_common.db import Database
 from stablegate_gateway.app import create_app
 from stablegate_gateway.context import GatewayContext
+from stablegate_gateway.merchants.models import ApiKey
 from stablegate_gateway.ratelimit.service import RateLimitDecision, rule_for, take
 from stablegate_gateway.settings import GatewayConfig, GatewaySettings, RateLimitRule
 from tests.fixtures.gateway import ApiMerchant, MerchantFactory, SettingsFactory
@@ -93,16 +95,33 @@ async def test_replicas_share_one_bucket_per_key(
 
 
 async def test_tokens_come_back_at_the_configured_rate(
-    gateway_settings_factory: SettingsFactory, gateway_ctx: GatewayContext
+    gateway_ctx: GatewayContext, merchant: ApiMerchant
 ) -> None:
     rule = RateLimitRule(per_second=20, burst=2)
-    async with gateway_ctx.db.transaction() as session:
-        decisions = [await take(session, "key_refill", rule) for _ in range(3)]
-    assert [d.allowed for d in decisions] == [True, True, False]
+
+    async def three() -> list[bool]:
+        async with gateway_ctx.db.autocommit() as conn:
+            taken = [await take(conn, merchant.api_key_id, merchant.id, rule) for _ in range(3)]
+        return [d is not None and d.allowed for d in taken]
+
+    assert await three() == [True, True, False]
     await asyncio.sleep(0.15)  # three tokens' worth, capped at the burst of two
-    async with gateway_ctx.db.transaction() as session:
-        later = [await take(session, "key_refill", rule) for _ in range(3)]
-    assert [d.allowed for d in later] == [True, True, False]
+    assert await three() == [True, True, False]
+
+
+async def test_a_revoked_or_unknown_key_takes_nothing(
+    gateway_ctx: GatewayContext, merchant: ApiMerchant
+) -> None:
+    rule = RateLimitRule(per_second=20, burst=2)
+    async with gateway_ctx.db.autocommit() as conn:
+        assert await take(conn, "key_unknown", merchant.id, rule) is None
+        assert await take(conn, merchant.api_key_id, "mer_someone_else", rule) is None
+        await conn.execute(
+            update(ApiKey).where(ApiKey.id == merchant.api_key_id).values(revoked_at=func.now())
+        )
+        assert await take(conn, merchant.api_key_id, merchant.id, rule) is None
+        buckets = await conn.scalar(text("SELECT count(*) FROM rate_limit_buckets"))
+    assert buckets == 0
 
 
 def test_overrides_by_key_win_over_the_merchants_and_the_default() -> None:

@@ -10,6 +10,7 @@ from stablegate_common.config import ConfigurationError
 from stablegate_common.core.assets import AssetRegistry, Family
 from stablegate_common.db import Database
 from stablegate_common.hd import AddressDeriver, is_devnet_xpub
+from stablegate_gateway.merchants.identities import KeyIdentities
 from stablegate_gateway.pricing.service import Pricing
 from stablegate_gateway.settings import GatewaySettings
 
@@ -26,6 +27,8 @@ class GatewayContext:
     _derivers: dict[str, AddressDeriver | None] = field(
         default_factory=dict, init=False, repr=False
     )
+    # API key hash → who it is (`merchants.service`); shared by the context's copies.
+    key_identities: KeyIdentities = field(default_factory=KeyIdentities, init=False, repr=False)
 
     def confirmations_for(self, network: str) -> int:
         override = self.settings.gateway.confirmations.get(network)

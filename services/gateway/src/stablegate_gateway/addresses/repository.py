@@ -4,22 +4,41 @@ the rules for using them live in `addresses.service`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.core.ids import new_id
 from stablegate_gateway.addresses.models import DepositAddress
 
 
-async def lock_free(session: AsyncSession, family: str) -> DepositAddress | None:
-    """Lock the lowest free address of `family`, skipping rows other transactions hold."""
-    return await session.scalar(
-        select(DepositAddress)
+async def take_free(
+    session: AsyncSession, family: str, *, intent_id: str, network: str, now: datetime
+) -> DepositAddress | None:
+    """Allocate the lowest free address of `family` to `intent_id` in one statement (an
+    UPDATE of the row a `FOR UPDATE SKIP LOCKED` subquery picks), or None if none is free.
+    The row stays locked until the caller's transaction ends."""
+    free = (
+        select(DepositAddress.id)
         .where(DepositAddress.family == family, DepositAddress.status == "free")
         .order_by(DepositAddress.derivation_index)
         .limit(1)
         .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return await session.scalar(
+        update(DepositAddress)
+        .where(DepositAddress.id == free)
+        .values(
+            status="allocated",
+            intent_id=intent_id,
+            network=network,
+            allocated_at=now,
+            cooling_until=None,
+        )
+        .returning(DepositAddress),
+        execution_options={"synchronize_session": False},
     )
 
 

@@ -36,15 +36,11 @@ async def allocate(
 ) -> DepositAddress:
     """Take a free address of the network's family for `intent_id` (deriving more if the
     pool ran dry); the caller's transaction keeps it locked until commit."""
-    address = await repository.lock_free(session, network.family)
+    address = await repository.take_free(
+        session, network.family, intent_id=intent_id, network=network.name, now=now
+    )
     if address is None:
-        address = await _provision_and_take(session, ctx, network)
-    address.status = "allocated"
-    address.intent_id = intent_id
-    address.network = network.name
-    address.allocated_at = now
-    address.cooling_until = None
-    await session.flush()
+        address = await _provision_and_take(session, ctx, network, intent_id=intent_id, now=now)
     return address
 
 
@@ -67,7 +63,7 @@ async def ensure_pool(session: AsyncSession, ctx: GatewayContext, family: Family
 
 
 async def _provision_and_take(
-    session: AsyncSession, ctx: GatewayContext, network: Network
+    session: AsyncSession, ctx: GatewayContext, network: Network, *, intent_id: str, now: datetime
 ) -> DepositAddress:
     deriver = ctx.deriver(network.family)
     if deriver is None:
@@ -78,13 +74,17 @@ async def _provision_and_take(
         )
     await repository.lock_pool(session, ctx.db.schema, network.family)
     # Whoever held the lock before us may have just committed a fresh batch.
-    address = await repository.lock_free(session, network.family)
+    address = await repository.take_free(
+        session, network.family, intent_id=intent_id, network=network.name, now=now
+    )
     if address is None:
         log.warning(
             "address pool ran dry, deriving on the request path", extra={"family": network.family}
         )
         await _derive_batch(session, ctx, deriver)
-        address = await repository.lock_free(session, network.family)
+        address = await repository.take_free(
+            session, network.family, intent_id=intent_id, network=network.name, now=now
+        )
     if address is None:  # pragma: no cover - the batch we just derived is ours alone
         raise ServiceUnavailable("No deposit address is available; retry shortly.")
     return address

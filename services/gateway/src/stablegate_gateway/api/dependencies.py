@@ -13,13 +13,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.core.errors import AuthenticationFailed
 from stablegate_gateway.api.middleware import add_response_headers
 from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.idempotency.request import IdempotentDatabase, current_request
-from stablegate_gateway.merchants.service import Principal, authenticate
+from stablegate_gateway.merchants.service import Principal, admit, authenticate
 from stablegate_gateway.ratelimit import service as ratelimit
 
 # Declared for the OpenAPI security scheme; the header itself is read below so that a
@@ -63,28 +62,20 @@ async def get_principal(
             "Malformed Authorization header. Send `Authorization: Bearer <secret key>`.",
             code="invalid_api_key",
         )
-    # A short session of its own: the key lookup and the rate-limit bucket, nothing else.
-    async with ctx.db.sessions() as session:
-        principal = await authenticate(session, ctx, credential)
-        await _rate_limit(session, ctx, principal)
-        await session.commit()
+    # One autocommit connection, no transaction: the key's identity (remembered after its
+    # first use), then one statement that checks revocation and takes a rate-limit token.
+    async with ctx.db.autocommit() as conn:
+        principal = await authenticate(conn, ctx, credential)
+        decision = await admit(conn, ctx, principal)
+    if decision is not None:
+        add_response_headers(decision.headers())
+        if not decision.allowed:
+            ratelimit.REFUSED.inc()
+            raise ratelimit.RateLimited(decision)
     idempotent = current_request.get()
     if idempotent is not None:
         idempotent.merchant_id = principal.merchant_id
     return principal
-
-
-async def _rate_limit(session: AsyncSession, ctx: GatewayContext, principal: Principal) -> None:
-    config = ctx.settings.gateway
-    if not config.rate_limit_enabled:
-        return
-    rule = ratelimit.rule_for(config, principal.merchant_id, principal.api_key_id)
-    decision = await ratelimit.take(session, principal.api_key_id, rule)
-    add_response_headers(decision.headers())
-    if not decision.allowed:
-        await session.commit()  # the bucket's new level counts even though we refuse
-        ratelimit.REFUSED.inc()
-        raise ratelimit.RateLimited(decision)
 
 
 CurrentMerchant = Annotated[Principal, Depends(get_principal)]

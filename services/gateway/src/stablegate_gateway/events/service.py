@@ -70,7 +70,8 @@ async def record_intent_change(
     if not created and previous_status == intent.status and not exception_changed:
         await session.flush()
         return
-    head = await session.get(NetworkHead, intent.network)
+    # The head only serves to count the transfers' confirmations.
+    head = await session.get(NetworkHead, intent.network) if transfers else None
     await add_merchant_event(
         session,
         merchant_id=intent.merchant_id,

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from stablegate_common.core.errors import InvalidState, NotFound
+from stablegate_common.core.errors import InvalidState
 from stablegate_gateway.core.fees import FeePayer, FeeSchedule
 from stablegate_gateway.merchants.models import Merchant
 from stablegate_gateway.pricing.config import PricingConfig
@@ -34,12 +32,9 @@ def fee_payer(merchant: Merchant, config: PricingConfig, requested: str | None) 
     return FeePayer(chosen) if chosen else config.fee_payer
 
 
-async def merchant_fee_terms(
-    session: AsyncSession, merchant_id: str, config: PricingConfig, requested_payer: str | None
+def merchant_fee_terms(
+    merchant: Merchant, config: PricingConfig, requested_payer: str | None
 ) -> tuple[FeeSchedule, FeePayer]:
-    merchant = await session.get(Merchant, merchant_id)
-    if merchant is None:  # the API key was just authenticated, so this is a deleted merchant
-        raise NotFound(f"No such merchant: {merchant_id!r}", param=None)
     return fee_schedule(merchant, config), fee_payer(merchant, config, requested_payer)
 
 

@@ -1,18 +1,24 @@
-"""Statements over `idempotency_keys` (no decisions here: see `idempotency.service`)."""
+"""Statements over `idempotency_keys` (no decisions here: see `idempotency.service`).
+
+Each is one Core statement, atomic by itself, so each runs in a session's transaction or
+on an autocommit connection (`Database.autocommit`) alike.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Row, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from stablegate_gateway.idempotency.models import COMPLETED, IN_PROGRESS, IdempotencyKey
 
+Executor = AsyncConnection | AsyncSession
+
 
 async def claim(
-    session: AsyncSession,
+    session: Executor,
     merchant_id: str,
     key: str,
     fingerprint: str,
@@ -36,16 +42,24 @@ async def claim(
     return inserted is not None
 
 
-async def get(session: AsyncSession, merchant_id: str, key: str) -> IdempotencyKey | None:
-    return await session.scalar(
-        select(IdempotencyKey).where(
-            IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key
-        )
+async def get(
+    session: Executor, merchant_id: str, key: str
+) -> Row[str, str, int | None, str | None, bytes | None] | None:
+    """(fingerprint, status, response_status, response_content_type, response_body)."""
+    result = await session.execute(
+        select(
+            IdempotencyKey.fingerprint,
+            IdempotencyKey.status,
+            IdempotencyKey.response_status,
+            IdempotencyKey.response_content_type,
+            IdempotencyKey.response_body,
+        ).where(IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key)
     )
+    return result.first()
 
 
 async def take_over(
-    session: AsyncSession,
+    session: Executor,
     merchant_id: str,
     key: str,
     fingerprint: str,
@@ -69,7 +83,7 @@ async def take_over(
 
 
 async def complete(
-    session: AsyncSession,
+    session: Executor,
     merchant_id: str,
     key: str,
     lock_token: str,
@@ -101,7 +115,7 @@ async def complete(
     return stored is not None
 
 
-async def release(session: AsyncSession, merchant_id: str, key: str, lock_token: str) -> None:
+async def release(session: Executor, merchant_id: str, key: str, lock_token: str) -> None:
     await session.execute(
         delete(IdempotencyKey).where(
             IdempotencyKey.merchant_id == merchant_id,

@@ -3,14 +3,16 @@
 Handlers write through `ctx.db.transaction()` as usual. During an idempotent POST,
 `api.dependencies.get_context` hands them a context whose `db` is an `IdempotentDatabase`:
 its `transaction()` claims the key (the moment "the handler begins executing": after
-authentication and body validation, which are therefore never stored), opens ONE
-transaction for the whole request and gives the handler a savepoint inside it. The
-middleware commits that transaction only after it has stored the response in it, so a
-crash at any point leaves either the writes and their response, or neither.
+authentication and body validation, which are therefore never stored) and opens ONE
+transaction for the whole request. The middleware commits that transaction only after it
+has stored the response in it, so a crash at any point leaves either the writes and their
+response, or neither.
 
-A handler that fails inside its transaction rolls its savepoint back; its 404 or 409 is
-stored like any other answer (a retry gets the same refusal). A 400 (invalid parameters)
-or a 5xx is not stored: nothing was written, and a retry with the same key runs again.
+A handler that fails inside its transaction has the whole transaction rolled back at
+once (there is nothing of its own to keep, so no savepoint is needed); its 404 or 409 is
+then stored alone, like any other answer (a retry gets the same refusal). A 400 (invalid
+parameters) or a 5xx is not stored: nothing was written, and a retry with the same key
+runs again.
 
 Inside an idempotent POST a separate `ctx.db.sessions()` read does not see the request's
 own writes until they commit: present results from the transaction's session.
@@ -46,17 +48,18 @@ class IdempotentRequest:
 
     @property
     def began(self) -> bool:
-        return self.session is not None
+        return self.lock_token is not None
 
     async def begin(self) -> AsyncSession:
         """Claim the key (or raise Replay / KeyReused / KeyInUse) and open the request's
-        transaction; later calls return the same session."""
-        if self.session is not None:
+        transaction; later calls return the same session while it is open."""
+        if self._unit is not None and self.session is not None:
             return self.session
         assert self.merchant_id is not None, "begin() needs an authenticated merchant"
-        self.lock_token = await service.acquire(
-            self.db, self.merchant_id, self.key, self.fingerprint, self.lease
-        )
+        if self.lock_token is None:
+            self.lock_token = await service.acquire(
+                self.db, self.merchant_id, self.key, self.fingerprint, self.lease
+            )
         unit = AsyncExitStack()
         try:
             self.session = await unit.enter_async_context(self.db.transaction())
@@ -69,19 +72,11 @@ class IdempotentRequest:
     async def finish(self, status: int, content_type: str | None, body: bytes) -> bool:
         """Store the response in the request's transaction and commit both; False (and
         nothing committed) when the claim was lost to a retry after its lease ran out."""
-        assert self.session is not None
-        assert self._unit is not None
-        assert self.merchant_id is not None
-        assert self.lock_token is not None
-        stored = await repository.complete(
-            self.session,
-            self.merchant_id,
-            self.key,
-            self.lock_token,
-            status=status,
-            content_type=content_type,
-            body=body,
-        )
+        if self._unit is None or self.session is None:
+            # The handler's writes were rolled back when it failed: its answer is stored alone.
+            async with self.db.autocommit() as conn:
+                return await self._store(conn, status, content_type, body)
+        stored = await self._store(self.session, status, content_type, body)
         if not stored:
             await self._rollback()
             return False
@@ -89,12 +84,29 @@ class IdempotentRequest:
         await unit.aclose()  # commits, then runs the database's after-commit callbacks
         return True
 
+    async def _store(
+        self, executor: repository.Executor, status: int, content_type: str | None, body: bytes
+    ) -> bool:
+        assert self.merchant_id is not None
+        assert self.lock_token is not None
+        return await repository.complete(
+            executor,
+            self.merchant_id,
+            self.key,
+            self.lock_token,
+            status=status,
+            content_type=content_type,
+            body=body,
+        )
+
     async def abandon(self) -> None:
         """Roll the request's writes back and free the key for a retry."""
-        if self._unit is None:
-            return
         await self._rollback()
         await self._release()
+
+    async def rollback_writes(self) -> None:
+        """The handler failed inside its transaction: undo all it wrote, keep the claim."""
+        await self._rollback()
 
     async def _rollback(self) -> None:
         unit, self._unit = self._unit, None
@@ -104,8 +116,8 @@ class IdempotentRequest:
     async def _release(self) -> None:
         if self.merchant_id is None or self.lock_token is None:
             return
-        async with self.db.sessions() as session, session.begin():
-            await repository.release(session, self.merchant_id, self.key, self.lock_token)
+        async with self.db.autocommit() as conn:
+            await repository.release(conn, self.merchant_id, self.key, self.lock_token)
 
 
 current_request: ContextVar[IdempotentRequest | None] = ContextVar(
@@ -134,5 +146,9 @@ class IdempotentDatabase(Database):
                 yield session
             return
         session = await self._request.begin()
-        async with session.begin_nested():
+        try:
             yield session
+            await session.flush()  # the handler's write errors surface in the handler
+        except BaseException:
+            await self._request.rollback_writes()
+            raise

@@ -129,11 +129,13 @@ async def acquire(
     for a different request, KeyInUse while another request holds a live claim.
     """
     token = secrets.token_hex(16)
-    for _ in range(3):  # a key released or purged between our two statements: try again
-        async with db.sessions() as session, session.begin():
-            if await repository.claim(session, merchant_id, key, request_fingerprint, token, lease):
+    # Each statement is atomic alone (autocommit, no transaction): the claim is visible to
+    # a concurrent duplicate the moment it is made, and costs one round trip.
+    async with db.autocommit() as conn:
+        for _ in range(3):  # a key released or purged between our statements: try again
+            if await repository.claim(conn, merchant_id, key, request_fingerprint, token, lease):
                 return token
-            row = await repository.get(session, merchant_id, key)
+            row = await repository.get(conn, merchant_id, key)
             if row is None:
                 continue
             if row.fingerprint != request_fingerprint:
@@ -147,7 +149,7 @@ async def acquire(
                     )
                 )
             if await repository.take_over(
-                session, merchant_id, key, request_fingerprint, token, lease
+                conn, merchant_id, key, request_fingerprint, token, lease
             ):
                 return token
             raise KeyInUse()

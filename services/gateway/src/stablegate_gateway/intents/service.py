@@ -29,6 +29,7 @@ from stablegate_gateway.intents.repository import IntentFilters
 from stablegate_gateway.intents.schemas import CreatePaymentIntent
 from stablegate_gateway.intents.tolerance import intent_tolerance, requested_tolerance
 from stablegate_gateway.intents.transitions import advance_intent
+from stablegate_gateway.merchants.models import Merchant
 from stablegate_gateway.pricing.quotes import (
     PriceTerms,
     check_rate_lock,
@@ -96,12 +97,11 @@ async def create_intent(
     # Rates and network costs before any database work: a stale feed fails the request
     # here, with nothing written and no connection held while the feed is asked.
     market = await ctx.pricing.market(spec.network.name)
-    tolerance = await intent_tolerance(
-        session, merchant_id, requested_tolerance(params), spec.asset.decimals
-    )
-    schedule, payer = await merchant_fee_terms(
-        session, merchant_id, ctx.settings.pricing, spec.fee_payer
-    )
+    merchant = await session.get(Merchant, merchant_id)
+    if merchant is None:  # the API key was just authenticated, so this is a deleted merchant
+        raise NotFound(f"No such merchant: {merchant_id!r}", param=None)
+    tolerance = intent_tolerance(merchant, requested_tolerance(params), spec.asset.decimals)
+    schedule, payer = merchant_fee_terms(merchant, ctx.settings.pricing, spec.fee_payer)
     quote = ctx.pricing.quote(
         spec.terms, market, network=spec.network, schedule=schedule, payer=payer
     )
@@ -137,6 +137,12 @@ async def create_intent(
         expires_at=expires_at,
         created_at=now,
         updated_at=now,
+        # Every column is given, so nothing has to be read back after the insert.
+        paid_at=None,
+        canceled_at=None,
+        expired_at=None,
+        resolution=None,
+        resolved_at=None,
     )
     await repository.add(session, intent)
     await record_intent_change(session, ctx, intent, [], previous_status=None)

@@ -85,19 +85,13 @@ def requested_tolerance(params: CreatePaymentIntent) -> tuple[str | None, str | 
     return None if requested is None else (requested.percent, requested.amount)
 
 
-async def intent_tolerance(
-    session: AsyncSession,
-    merchant_id: str,
-    requested: tuple[str | None, str | None] | None,
-    decimals: int,
+def intent_tolerance(
+    merchant: Merchant, requested: tuple[str | None, str | None] | None, decimals: int
 ) -> UnderpaymentTolerance:
     """The policy a new intent gets: the request's `(percent, amount)` if it gave one,
     else the merchant's default."""
     if requested is not None:
         return tolerance_for_request(*requested, decimals)
-    merchant = await session.get(Merchant, merchant_id)
-    if merchant is None:  # pragma: no cover - the caller authenticated this merchant
-        raise NotFound(f"No such merchant: {merchant_id!r}", param="merchant")
     return merchant_default(merchant, decimals)
 
 

@@ -1,30 +1,28 @@
 """Merchants and who is calling: creating a merchant with its first API key, checking a
-presented API key or JWT, and exchanging a key for a short-lived JWT."""
+presented API key or JWT, and exchanging a key for a short-lived JWT.
+
+`authenticate` says who a credential is; whether its key is still active is asked on
+every request by `admit` (with the rate-limit token in the same statement), so a revoked
+key stops working at once on every replica although its identity is remembered.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from stablegate_common.auth import KeyMode, api_key_mode, generate_api_key, hash_api_key
 from stablegate_common.core.errors import AuthenticationFailed, InvalidRequest
 from stablegate_common.core.ids import new_id
 from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.merchants import repository
+from stablegate_gateway.merchants.identities import Principal
 from stablegate_gateway.merchants.models import ApiKey, Merchant
+from stablegate_gateway.ratelimit import service as ratelimit
 
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller: a merchant, through one of its keys."""
-
-    merchant_id: str
-    api_key_id: str
-    mode: KeyMode
-    via: Literal["api_key", "token"]
+__all__ = ["Principal", "admit", "authenticate", "create_merchant", "issue_token"]
 
 
 @dataclass(frozen=True)
@@ -65,19 +63,29 @@ def _invalid_key() -> AuthenticationFailed:
     return AuthenticationFailed("Invalid API key provided.", code="invalid_api_key")
 
 
+def _revoked_token() -> AuthenticationFailed:
+    return AuthenticationFailed("The token's API key has been revoked.", code="invalid_token")
+
+
 async def authenticate_api_key(
-    session: AsyncSession, ctx: GatewayContext, secret: str
+    conn: AsyncConnection, ctx: GatewayContext, secret: str
 ) -> Principal:
     mode = api_key_mode(secret)
     if mode is None:
         raise _invalid_key()
-    key = await repository.active_key_by_hash(session, hash_api_key(secret, ctx.api_key_pepper))
-    if key is None:
+    key_hash = hash_api_key(secret, ctx.api_key_pepper)
+    known = ctx.key_identities.get(key_hash)
+    if known is not None:
+        return known
+    row = await repository.active_key_by_hash(conn, key_hash)
+    if row is None:
         raise _invalid_key()
-    return Principal(key.merchant_id, key.id, mode, "api_key")
+    principal = Principal(row.merchant_id, row.id, mode, "api_key")
+    ctx.key_identities.put(key_hash, principal)
+    return principal
 
 
-async def authenticate_token(session: AsyncSession, ctx: GatewayContext, token: str) -> Principal:
+def authenticate_token(ctx: GatewayContext, token: str) -> Principal:
     claims = ctx.jwt.verify(token)
     merchant_id, key_id, mode = claims.get("sub"), claims.get("key"), claims.get("mode")
     if (
@@ -88,17 +96,34 @@ async def authenticate_token(session: AsyncSession, ctx: GatewayContext, token: 
         raise AuthenticationFailed(
             "The token was not issued by this gateway.", code="invalid_token"
         )
-    # A revoked key takes its tokens with it, though they have not expired yet.
-    if await repository.active_key(session, key_id, merchant_id) is None:
-        raise AuthenticationFailed("The token's API key has been revoked.", code="invalid_token")
     return Principal(merchant_id, key_id, mode, "token")
 
 
-async def authenticate(session: AsyncSession, ctx: GatewayContext, credential: str) -> Principal:
-    """Check a bearer credential: a secret API key (`sk_…`) or a JWT from /v1/auth/token."""
+async def authenticate(conn: AsyncConnection, ctx: GatewayContext, credential: str) -> Principal:
+    """Who a bearer credential is: a secret API key (`sk_…`) or a JWT from /v1/auth/token.
+    Follow it with `admit`: a remembered or signed identity may belong to a revoked key."""
     if credential.startswith("sk_"):
-        return await authenticate_api_key(session, ctx, credential)
-    return await authenticate_token(session, ctx, credential)
+        return await authenticate_api_key(conn, ctx, credential)
+    return authenticate_token(ctx, credential)
+
+
+async def admit(
+    conn: AsyncConnection, ctx: GatewayContext, principal: Principal
+) -> ratelimit.RateLimitDecision | None:
+    """Check that the principal's key is still active and take its rate-limit token, in
+    one statement on an autocommit connection; the decision (None with rate limits off).
+    Raises AuthenticationFailed for a revoked key; a refused token is the caller's 429."""
+    config = ctx.settings.gateway
+    if config.rate_limit_enabled:
+        rule = ratelimit.rule_for(config, principal.merchant_id, principal.api_key_id)
+        decision = await ratelimit.take(conn, principal.api_key_id, principal.merchant_id, rule)
+        active = decision is not None
+    else:
+        decision = None
+        active = await repository.is_active(conn, principal.api_key_id, principal.merchant_id)
+    if not active:
+        raise _invalid_key() if principal.via == "api_key" else _revoked_token()
+    return decision
 
 
 def issue_token(ctx: GatewayContext, principal: Principal) -> AccessToken:

@@ -3,7 +3,9 @@
 One statement takes a token: an `INSERT … ON CONFLICT DO UPDATE … RETURNING` on the key's
 row that refills the bucket for the time elapsed (by the database's clock, the one clock
 all replicas share) and takes one token if there is one. The row lock it holds lasts one
-statement, so requests of one key queue for microseconds and other keys not at all.
+statement, so requests of one key queue for microseconds and other keys not at all. The
+same statement checks that the key is still active (it proposes its row only then), so
+an authenticated request pays one round trip for both, outside any transaction.
 
 PostgreSQL rather than Redis: the gateway already needs it on every request (the API key
 lookup), so rate limiting adds no service to run, secure, monitor or wait for at start,
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stablegate_common.core.errors import DomainError
 from stablegate_gateway.settings import GatewayConfig, RateLimitRule
@@ -44,7 +46,12 @@ _REFILLED = (
 _TAKE = text(
     f"""
     INSERT INTO rate_limit_buckets AS b (bucket, tokens, allowed, updated_at)
-    VALUES (:bucket, CAST(:burst AS integer) - 1, true, statement_timestamp())
+    SELECT CAST(:bucket AS text), CAST(:burst AS integer) - 1, true, statement_timestamp()
+    WHERE EXISTS (
+        SELECT 1 FROM api_keys k
+        WHERE k.id = CAST(:bucket AS text) AND k.merchant_id = CAST(:merchant_id AS text)
+            AND k.revoked_at IS NULL
+    )
     ON CONFLICT (bucket) DO UPDATE SET
         allowed = {_REFILLED} >= 1,
         tokens = {_REFILLED} - CASE WHEN {_REFILLED} >= 1 THEN 1 ELSE 0 END,
@@ -112,13 +119,20 @@ def rule_for(config: GatewayConfig, merchant_id: str, api_key_id: str) -> RateLi
     return RateLimitRule(per_second=config.rate_limit_per_second, burst=config.rate_limit_burst)
 
 
-async def take(session: AsyncSession, bucket: str, rule: RateLimitRule) -> RateLimitDecision:
-    """Take one token from `bucket` (in the caller's session; the caller commits)."""
-    row = (
-        await session.execute(
-            _TAKE, {"bucket": bucket, "burst": rule.burst, "rate": rule.per_second}
-        )
-    ).one()
+async def take(
+    conn: AsyncConnection, api_key_id: str, merchant_id: str, rule: RateLimitRule
+) -> RateLimitDecision | None:
+    """Take one token from the API key's bucket; None when the key is revoked (or gone),
+    and then nothing was taken. Run it on an autocommit connection: it is atomic alone."""
+    params = {
+        "bucket": api_key_id,
+        "merchant_id": merchant_id,
+        "burst": rule.burst,
+        "rate": rule.per_second,
+    }
+    row = (await conn.execute(_TAKE, params)).first()
+    if row is None:
+        return None
     return RateLimitDecision(
         allowed=bool(row.allowed),
         limit=rule.burst,
