@@ -143,29 +143,44 @@ def _check_secrets(ctx: GatewayContext) -> None:
 
 
 def build_service(settings: GatewaySettings) -> ServiceRunner:
-    ctx = build_context(settings)
+    """The gateway process. API requests and background work (consumers, webhook workers,
+    the relay, jobs) use two connection pools, so neither can starve the other."""
+    api = build_context(settings)
+    background = api.using(
+        Database(
+            settings.database.model_copy(
+                update={"pool_size": settings.gateway.background_pool_size, "max_overflow": 0}
+            ),
+            application_name=f"stablegate-{SERVICE}-background",
+        )
+    )
     bus = Bus(settings.bus, service=SERVICE)
-    relay = OutboxRelay(ctx.db, bus)
-    ctx.db.after_commit(relay.kick)
+    relay = OutboxRelay(background.db, bus)
     health = Health()
-    health.add_check("database", ctx.db.ping)
+    health.add_check("database", api.db.ping)
     health.add_check("bus", bus.ping)
-    runner = ServiceRunner(SERVICE, create_app(ctx, health=health), settings.http, health)
-    runner.on_shutdown(ctx.db.dispose)  # shutdown runs in reverse: the bus closes first
+    runner = ServiceRunner(SERVICE, create_app(api, health=health), settings.http, health)
+    runner.on_shutdown(api.db.dispose)  # shutdown runs in reverse: the bus closes first
+    runner.on_shutdown(background.db.dispose)
     runner.on_shutdown(bus.close)
-    runner.on_shutdown(ctx.pricing.close)
+    runner.on_shutdown(api.pricing.close)
     runner.on_start(bus.connect)
 
     async def provision_pools() -> None:
-        await provision_address_pools(ctx)
+        await provision_address_pools(background)
 
     async def start_consumers() -> None:
-        await consume(ctx.db, bus, CONSUMERS)
+        await consume(background.db, bus, CONSUMERS)
 
     runner.on_start(provision_pools)
     runner.on_start(start_consumers)
     runner.add_loop("outbox-relay", relay.run)
-    payments_wiring.register(runner, ctx, bus)
+    payments = payments_wiring.register(runner, background, bus)
+    # A commit on either pool may have queued events and webhooks: it wakes both loops
+    # (`register` hooked the webhook worker to the background pool already).
+    background.db.after_commit(relay.kick)
+    api.db.after_commit(relay.kick)
+    api.db.after_commit(payments.worker.kick)
     return runner
 
 

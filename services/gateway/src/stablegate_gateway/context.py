@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -29,6 +30,12 @@ class GatewayContext:
     )
     # API key hash → who it is (`merchants.service`); shared by the context's copies.
     key_identities: KeyIdentities = field(default_factory=KeyIdentities, init=False, repr=False)
+
+    def using(self, db: Database) -> GatewayContext:
+        """The same context on another database handle (shares derivers, caches, pricing)."""
+        other = copy.copy(self)
+        other.db = db
+        return other
 
     def confirmations_for(self, network: str) -> int:
         override = self.settings.gateway.confirmations.get(network)

@@ -53,6 +53,13 @@ class GatewayConfig(BaseSettings):
         13, ge=1, description="attempts per delivery: by default the last is ≈72 h after the first"
     )
     webhook_workers: int = Field(16, ge=1)
+    background_pool_size: int = Field(
+        20,
+        ge=1,
+        description="database connections of the consumers, webhook workers, relay and jobs, "
+        "a pool apart from the API's (DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW), so a "
+        "backlog of background work never makes an API request wait for a connection",
+    )
     expiry_job_seconds: float = Field(5.0, gt=0)
     expiry_batch_size: int = Field(500, ge=1, description="intents expired per transaction")
     address_job_seconds: float = Field(

@@ -8,7 +8,6 @@ whose key it is.
 
 from __future__ import annotations
 
-import copy
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -35,10 +34,7 @@ def get_context(request: Request) -> GatewayContext:
     idempotent = current_request.get()
     if idempotent is None:
         return ctx
-    # A shallow copy shares the derivers and the JWT signer; only `db` differs.
-    scoped = copy.copy(ctx)
-    scoped.db = IdempotentDatabase(ctx.db, idempotent)
-    return scoped
+    return ctx.using(IdempotentDatabase(ctx.db, idempotent))
 
 
 Context = Annotated[GatewayContext, Depends(get_context)]
