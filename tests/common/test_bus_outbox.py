@@ -20,6 +20,7 @@ from stablegate_common.bus import (
     InboxMessage,
     OutboxMessage,
     OutboxRelay,
+    add_many_to_outbox,
     add_to_outbox,
 )
 from stablegate_common.bus.migrations import create_bus_tables, drop_bus_tables
@@ -71,6 +72,23 @@ async def test_relay_publishes_in_id_order_and_marks_rows(bus_db: Database, bus:
     assert [e.id for e in received.events] == [e.id for e in first + second]
     assert received.events == first + second
     assert await unpublished(bus_db) == []
+
+
+async def test_events_added_in_bulk_keep_their_order_among_single_ones(
+    bus_db: Database, bus: Bus
+) -> None:
+    received = Recorder()
+    await bus.consume("heads", ["chain.head"], received, concurrency=1)
+    before, bulk, after = head_event(0), [head_event(n) for n in range(1, 300)], head_event(300)
+    async with bus_db.transaction() as session:
+        add_to_outbox(session, before)  # pending in the session, flushed ahead of the bulk
+        await add_many_to_outbox(session, bulk)
+        await add_many_to_outbox(session, [])
+        add_to_outbox(session, after)
+
+    assert await OutboxRelay(bus_db, bus).relay_once() == 301
+    await eventually(lambda: len(received.events) == 301)
+    assert received.events == [before, *bulk, after]
 
 
 async def test_rows_of_a_rolled_back_transaction_are_never_published(

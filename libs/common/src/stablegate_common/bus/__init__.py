@@ -8,7 +8,12 @@ Producers: `add_to_outbox(session, event)` in the state-changing transaction, an
 
 from stablegate_common.bus.connection import Bus, BusError, Handler, OutgoingMessage
 from stablegate_common.bus.inbox import InboxMessage, SessionHandler, idempotent, prune_inbox
-from stablegate_common.bus.outbox import OutboxMessage, OutboxRelay, add_to_outbox
+from stablegate_common.bus.outbox import (
+    OutboxMessage,
+    OutboxRelay,
+    add_many_to_outbox,
+    add_to_outbox,
+)
 
 __all__ = [
     "Bus",
@@ -19,6 +24,7 @@ __all__ = [
     "OutboxRelay",
     "OutgoingMessage",
     "SessionHandler",
+    "add_many_to_outbox",
     "add_to_outbox",
     "idempotent",
     "prune_inbox",

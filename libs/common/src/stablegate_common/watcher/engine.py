@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stablegate_common.bus import add_to_outbox
+from stablegate_common.bus import add_many_to_outbox, add_to_outbox
 from stablegate_common.chains import (
     BlockHeader,
     ChainClient,
@@ -108,6 +108,7 @@ class WatcherEngine:
         self._finality = client if isinstance(client, FinalizedHeadSource) else None
         self._filtering = client if isinstance(client, RecipientFilter) else None
         self._published: tuple[int, int] | None = None
+        self._head_time: tuple[int, datetime] | None = None  # the head block's, once read
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -211,7 +212,7 @@ class WatcherEngine:
             await repository.move_cursor(session, self.name, expected=cursor, to=fork.ancestor)
             reverted = await repository.revert_transfers(session, self.name, above=fork.ancestor)
             await repository.drop_hashes(session, above=fork.ancestor)
-            self._queue(session, reverted)
+            await self._queue(session, reverted)
         self._last_head = None
         metrics.REORGS.labels(self.name).inc()
         metrics.REORG_DEPTH.labels(self.name).observe(depth)
@@ -308,7 +309,7 @@ class WatcherEngine:
             await repository.move_cursor(session, self.name, expected=cursor, to=cursor)
             rows = await repository.record_transfers(session, self.name, found, block_times, head)
             await repository.mark_backfilled(session, sorted(addresses))
-            self._queue(session, rows)
+            await self._queue(session, rows)
         self._count_recorded(rows)
         if rows:
             self._last_head = None  # confirm what the backfill found, even at the same head
@@ -422,7 +423,7 @@ class WatcherEngine:
                 session, self.name, head=head, required=self.required, finalized=finalized
             )
             await repository.count_pending_confirmations(session, self.name, head=head)
-            self._queue(session, recorded + confirmed)
+            await self._queue(session, recorded + confirmed)
             if head_timestamp is not None:
                 add_to_outbox(
                     session,
@@ -449,20 +450,24 @@ class WatcherEngine:
             return None
         if scan is not None and scan.headers[-1].number == head:
             return scan.headers[-1].timestamp
+        if self._head_time is not None and self._head_time[0] == head:
+            return self._head_time[1]  # catching up: the head stays while the cursor moves
         try:
-            return (await self.client.headers([head]))[0].timestamp
+            timestamp = (await self.client.headers([head]))[0].timestamp
         except ChainError as exc:
             # Only the lag display suffers; the scan itself must not fail over it.
             log.info("head header unavailable", extra={"head": head, "error": repr(exc)})
             return None
+        self._head_time = (head, timestamp)
+        return timestamp
 
-    def _queue(self, session: AsyncSession, rows: Sequence[TransferRow]) -> None:
-        for row in rows:
-            if row.status != "ignored":
-                event = transfer_event(
-                    row, self.network, required=self.required, producer=self.producer
-                )
-                add_to_outbox(session, event)
+    async def _queue(self, session: AsyncSession, rows: Sequence[TransferRow]) -> None:
+        events = [
+            transfer_event(row, self.network, required=self.required, producer=self.producer)
+            for row in rows
+            if row.status != "ignored"
+        ]
+        await add_many_to_outbox(session, events)
 
     def _count_recorded(self, rows: Sequence[TransferRow]) -> None:
         ignored = sum(1 for r in rows if r.status == "ignored")

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from decimal import Decimal
 
-from sqlalchemy import Table, delete, func, literal, select, update
+from sqlalchemy import delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -172,6 +172,42 @@ async def drop_hashes(session: AsyncSession, *, above: int) -> None:
 # -- transfers ---------------------------------------------------------------------------
 
 
+# One statement for a whole scan's transfers: every column travels as one array parameter
+# (encoded by asyncpg in C) and `unnest` turns them back into rows. Per row this costs a
+# fraction of a multi-row VALUES, whose parameters SQLAlchemy binds one by one in Python.
+_RECORD = text(
+    """
+    INSERT INTO observed_transfers AS t (
+        network, tx_hash, log_index, token_contract, from_address, to_address, amount,
+        block_number, block_hash, block_timestamp, status, ignore_reason, confirmations,
+        sequence
+    )
+    SELECT CAST(:network AS text), r.*, 1 FROM unnest(
+        CAST(:tx_hash AS text[]), CAST(:log_index AS integer[]),
+        CAST(:token_contract AS text[]), CAST(:from_address AS text[]),
+        CAST(:to_address AS text[]), CAST(:amount AS numeric[]),
+        CAST(:block_number AS bigint[]), CAST(:block_hash AS text[]),
+        CAST(:block_timestamp AS timestamptz[]), CAST(:status AS text[]),
+        CAST(:ignore_reason AS text[]), CAST(:confirmations AS integer[])
+    ) AS r
+    ON CONFLICT (network, tx_hash, log_index) DO UPDATE SET
+        status = excluded.status,
+        ignore_reason = excluded.ignore_reason,
+        block_number = excluded.block_number,
+        block_hash = excluded.block_hash,
+        block_timestamp = excluded.block_timestamp,
+        confirmations = excluded.confirmations,
+        sequence = t.sequence + 1,
+        confirmed_at = NULL,
+        updated_at = now()
+    WHERE t.status = 'reverted'
+    RETURNING t.tx_hash, t.log_index, t.token_contract, t.from_address, t.to_address,
+        t.amount, t.block_number, t.block_hash, t.block_timestamp, t.status,
+        t.confirmations, t.sequence
+    """
+)
+
+
 async def record_transfers(
     session: AsyncSession,
     network: str,
@@ -179,7 +215,8 @@ async def record_transfers(
     timestamps: dict[int, datetime],
     head: int,
 ) -> list[TransferRow]:
-    """Insert transfers idempotently; return the rows that are new or came back.
+    """Insert transfers idempotently; return the rows that are new or came back, in chain
+    order (block, then log index).
 
     A transfer already recorded is left alone, except one that a reorg reverted: seen
     again on the canonical chain, it returns to pending with the next sequence number.
@@ -187,51 +224,42 @@ async def record_transfers(
     """
     if not transfers:
         return []
-    # Core, with the rows as parameters: SQLAlchemy batches them into multi-row VALUES at
-    # execution ("insertmanyvalues") from a statement compiled once, where `.values([…])`
-    # compiled a new statement for every number of rows, and the ORM would build objects
-    # from the RETURNING rows that are read here as plain tuples.
-    table = cast(Table, ObservedTransfer.__table__)
-    stmt = insert(table)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[table.c.network, table.c.tx_hash, table.c.log_index],
-        set_={
-            "status": stmt.excluded.status,
-            "ignore_reason": stmt.excluded.ignore_reason,
-            "block_number": stmt.excluded.block_number,
-            "block_hash": stmt.excluded.block_hash,
-            "block_timestamp": stmt.excluded.block_timestamp,
-            "confirmations": stmt.excluded.confirmations,
-            "sequence": table.c.sequence + 1,
-            "confirmed_at": None,
-            "updated_at": func.now(),
-        },
-        where=table.c.status == "reverted",
-    ).returning(*(table.c[column.key] for column in _ROW_COLUMNS))
-    rows = [_transfer_values(network, t, timestamps[t.block_number], head) for t in transfers]
-    return _rows(await session.execute(upsert, rows))
-
-
-def _transfer_values(
-    network: str, t: TokenTransfer, block_timestamp: datetime, head: int
-) -> dict[str, object]:
-    zero = t.amount_base_units == 0
-    return {
+    zero = [t.amount_base_units == 0 for t in transfers]
+    params = {
         "network": network,
-        "tx_hash": t.tx_hash,
-        "log_index": t.log_index,
-        "token_contract": t.token_contract,
-        "from_address": t.from_address,
-        "to_address": t.to_address,
-        "amount": t.amount_base_units,
-        "block_number": t.block_number,
-        "block_hash": t.block_hash,
-        "block_timestamp": block_timestamp,
-        "status": "ignored" if zero else "pending",
-        "ignore_reason": ZERO_VALUE if zero else None,
-        "confirmations": max(0, head - t.block_number + 1),
-        "sequence": 1,
+        "tx_hash": [t.tx_hash for t in transfers],
+        "log_index": [t.log_index for t in transfers],
+        "token_contract": [t.token_contract for t in transfers],
+        "from_address": [t.from_address for t in transfers],
+        "to_address": [t.to_address for t in transfers],
+        "amount": [Decimal(t.amount_base_units) for t in transfers],
+        "block_number": [t.block_number for t in transfers],
+        "block_hash": [t.block_hash for t in transfers],
+        "block_timestamp": [timestamps[t.block_number] for t in transfers],
+        "status": ["ignored" if z else "pending" for z in zero],
+        "ignore_reason": [ZERO_VALUE if z else None for z in zero],
+        "confirmations": [max(0, head - t.block_number + 1) for t in transfers],
     }
+    result = await session.execute(_RECORD, params)
+    rows = [
+        TransferRow(
+            tx_hash=r.tx_hash,
+            log_index=r.log_index,
+            token_contract=r.token_contract,
+            from_address=r.from_address,
+            to_address=r.to_address,
+            amount=int(r.amount),
+            block_number=r.block_number,
+            block_hash=r.block_hash,
+            block_timestamp=r.block_timestamp,
+            status=r.status,
+            confirmations=r.confirmations,
+            sequence=r.sequence,
+        )
+        for r in result
+    ]
+    rows.sort(key=lambda r: (r.block_number, r.log_index))
+    return rows
 
 
 async def confirm_transfers(
