@@ -74,12 +74,15 @@ class Phase:
 class Meter:
     """CPU of this process, the gateway and the whole machine across a phase."""
 
-    def __init__(self, gateway_pid: int) -> None:
-        self.pid = gateway_pid
+    def __init__(self, gateway_pids: list[int]) -> None:
+        self.pids = gateway_pids
         self.started = time.perf_counter()
         self.client = time.process_time()
-        self.gateway = cpu_seconds(gateway_pid)
+        self.gateway = self._gateway_cpu()
         self.busy = machine_busy()
+
+    def _gateway_cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
 
     def phase(self, latencies: list[float], errors: int) -> Phase:
         busy, total = machine_busy()
@@ -88,7 +91,7 @@ class Meter:
             latencies=latencies,
             errors=errors,
             client_cpu=time.process_time() - self.client,
-            gateway_cpu=cpu_seconds(self.pid) - self.gateway,
+            gateway_cpu=self._gateway_cpu() - self.gateway,
             machine_busy=(busy - self.busy[0]) / max(1.0, total - self.busy[1]),
         )
 
@@ -106,7 +109,7 @@ async def closed_loop(suite: BenchSuite, concurrency: int, seconds: float) -> Ph
     errors = 0
     async with suite.api(connections=concurrency) as api:
         await asyncio.gather(*(_create(api) for _ in range(concurrency)))  # open connections
-        meter = Meter(suite.pid("gateway"))
+        meter = Meter(suite.pids("gateway"))
         deadline = time.perf_counter() + seconds
 
         async def client() -> None:
@@ -129,7 +132,7 @@ async def fixed_rate(suite: BenchSuite, rate: float, seconds: float) -> Phase:
     count = int(rate * seconds)
     async with suite.api(connections=256) as api:
         await asyncio.gather(*(_create(api) for _ in range(8)))
-        meter = Meter(suite.pid("gateway"))
+        meter = Meter(suite.pids("gateway"))
         start = time.perf_counter()
 
         async def one(scheduled: float) -> None:
@@ -258,7 +261,7 @@ async def run(args: Any) -> None:
         "address_pool": args.pool,
         "rate_limit": "on, 1,000,000/s per key",
         "webhook_endpoints": 0,
-        "gateway_processes": 1,
+        "gateway_processes": args.gateway_processes,
     }
     report = Report("intent_creation", args, settings)
     env = {
@@ -267,6 +270,8 @@ async def run(args: Any) -> None:
             "GATEWAY_RATE_LIMIT_BURST": "1000000",
             "GATEWAY_ADDRESS_POOL_MIN_FREE": str(args.pool),
             "GATEWAY_ADDRESS_POOL_BATCH": "5000",
+            # Replicas on one machine share the port (SO_REUSEPORT), as `add_replicas` needs.
+            "HTTP_REUSE_PORT": "true",
         }
     }
     log(f"starting the gateway (deriving {args.pool:,} deposit addresses first)")
@@ -278,6 +283,9 @@ async def run(args: Any) -> None:
         env=env,
         log_dir=WORK_DIR,
     ) as suite:
+        if args.gateway_processes > 1:
+            log(f"starting {args.gateway_processes - 1} more gateway processes on the same port")
+            await asyncio.to_thread(suite.add_replicas, "gateway", args.gateway_processes - 1)
         log("warming up")
         await closed_loop(suite, 4, 2 if args.quick else 5)
         script = WORK_DIR / "pgbench.sql"
@@ -398,6 +406,12 @@ def main() -> None:
     cli.add_argument("--seconds", type=float, default=10.0, help="seconds per level (10)")
     cli.add_argument("--fixed-seconds", type=float, default=15.0, help="open-loop phase (15)")
     cli.add_argument("--pool", type=int, default=60_000, help="deposit addresses derived ahead")
+    cli.add_argument(
+        "--gateway-processes",
+        type=int,
+        default=1,
+        help="gateway processes sharing the port (replicas on this machine; default 1)",
+    )
     cli.add_argument(
         "--profile", type=float, default=0, metavar="SECONDS", help="py-spy the gateway at the end"
     )

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -43,8 +44,46 @@ class BenchSuite:
     def url(self, name: str) -> str:
         return str(self.suite.url(name))
 
+    replicas: dict[str, list[subprocess.Popen[bytes]]] = field(default_factory=dict)
+
     def pid(self, name: str) -> int:
         return int(self.suite.running[name].process.pid)
+
+    def pids(self, name: str) -> list[int]:
+        """The service's process and its extra replicas."""
+        return [self.pid(name), *(p.pid for p in self.replicas.get(name, []))]
+
+    def add_replicas(self, name: str, count: int, *, timeout: float = 60.0) -> None:
+        """Start `count` more processes of a service that was started with
+        HTTP_REUSE_PORT=true: they share its port, the kernel spreading connections."""
+        spec = self.suite.spec(name)
+        env = {**self.suite.env_for(spec), "LOG_LEVEL": "INFO"}
+        for number in range(count):
+            log_path = self.suite.log_dir / f"{name}-replica-{number + 1}.log"
+            process = subprocess.Popen(
+                [spec.command, "serve"],
+                env=env,
+                stdout=log_path.open("ab"),
+                stderr=subprocess.STDOUT,
+            )
+            self.replicas.setdefault(name, []).append(process)
+            deadline = time.monotonic() + timeout
+            while b"service started" not in log_path.read_bytes():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} replica did not start: see {log_path}")
+                time.sleep(0.2)
+
+    def stop_replicas(self) -> None:
+        for processes in self.replicas.values():
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        self.replicas.clear()
 
     def api(self, *, connections: int = 100, timeout: float = 30.0) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -111,7 +150,11 @@ async def running_suite(
         merchant = json.loads(suite.cli("gateway", "create-merchant", "--name", "Bench").stdout)
         suite.start_all()
         suite.wait_ready(timeout=ready_timeout)
-        yield BenchSuite(suite, prefix, exchange, merchant["merchant_id"], merchant["secret_key"])
+        bench = BenchSuite(suite, prefix, exchange, merchant["merchant_id"], merchant["secret_key"])
+        try:
+            yield bench
+        finally:
+            bench.stop_replicas()
     finally:
         suite.stop_all()
         await _drop(prefix, exchange)

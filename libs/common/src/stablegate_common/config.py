@@ -63,6 +63,11 @@ class HttpSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    reuse_port: bool = Field(
+        False,
+        description="bind with SO_REUSEPORT, so several processes of a service share the "
+        "port and the kernel spreads connections over them (replicas on one machine)",
+    )
 
 
 class ObservabilitySettings(BaseSettings):

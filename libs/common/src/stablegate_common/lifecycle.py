@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
@@ -84,7 +85,10 @@ class ServiceRunner:
             tasks: dict[asyncio.Task[None], str] = {
                 asyncio.create_task(body(self.stop), name=name): name for name, body in self._loops
             }
-            server_task = asyncio.create_task(server.serve(), name="http")
+            sockets = (
+                [listening_socket(self.http.host, self.http.port)] if self.http.reuse_port else None
+            )
+            server_task = asyncio.create_task(server.serve(sockets=sockets), name="http")
             log.info("service started", extra={"port": self.http.port})
             stop_task = asyncio.create_task(self.stop.wait())
             done, _ = await asyncio.wait(
@@ -135,3 +139,20 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def listening_socket(host: str, port: int, *, backlog: int = 2048) -> socket.socket:
+    """A listening TCP socket with SO_REUSEPORT: processes that each bind one on the same
+    address share it, the kernel spreading new connections over them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
