@@ -157,6 +157,32 @@ async def test_amounts_beyond_64_bits_are_exact(anvil: AnvilChain, client: EvmCl
     assert await client.token_balance(anvil.usdt, to, block=first - 1) == 0
 
 
+async def test_balances_in_one_batch_match_one_by_one_reads(
+    anvil: AnvilChain, client: EvmClient
+) -> None:
+    rich, payees = await anvil.new_account(), [fresh_address() for _ in range(3)]
+    await anvil.mint(anvil.usdt, rich, 10**12)
+    first = await anvil.block_number() + 1
+    for number, payee in enumerate(payees, start=1):
+        await anvil.transfer(anvil.usdt, payee, number * 1_000_000, sender=rich)
+    queries = [(anvil.usdt, p) for p in payees] + [(anvil.usdc, payees[0]), (anvil.usdt, rich)]
+
+    now = await client.token_balances(queries)
+    singles = [await client.token_balance(contract, holder) for contract, holder in queries]
+    assert now == singles == [1_000_000, 2_000_000, 3_000_000, 0, 10**12 - 6_000_000]
+    # At a block: only the first payment had happened.
+    assert await client.token_balances(queries, block=first) == [
+        1_000_000,
+        0,
+        0,
+        0,
+        10**12 - 1_000_000,
+    ]
+    assert await client.token_balances([]) == []
+    with pytest.raises(ChainError, match="not a uint256"):
+        await client.token_balances([(fresh_address(), payees[0])])  # no contract there
+
+
 async def test_zero_value_transfer_is_reported(anvil: AnvilChain, client: EvmClient) -> None:
     """Address poisoning shows up as a real zero-value log; ignoring it is the engine's call."""
     victim, to = anvil.accounts[3], fresh_address()

@@ -6,6 +6,7 @@ node that fails leaves its network's discrepancies alone."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -16,8 +17,10 @@ from stablegate_common.config import DatabaseSettings
 from stablegate_common.core.assets import MAINNET, AssetRegistry
 from stablegate_common.db import Database
 from stablegate_common.scheduling import Scheduler
+from stablegate_reconciler.reconciliation.chain import read_balances
 from stablegate_reconciler.reconciliation.jobs import JOB_NAME, ReconciliationJob
 from stablegate_reconciler.reconciliation.models import Discrepancy, ReconciliationRun
+from stablegate_reconciler.reconciliation.rules import Holding
 from tests.conftest import unique
 from tests.fixtures.anvil import AnvilChain, fresh_address
 from tests.reconciler.factories import USDT, chain_transfer_event, intent_event, transfer
@@ -38,7 +41,8 @@ async def reader(anvil: AnvilChain) -> AsyncIterator[EvmClient]:
 
 @pytest.fixture
 def job(ledger_db: Database, registry: AssetRegistry, reader: EvmClient) -> ReconciliationJob:
-    return ReconciliationJob(ledger_db, registry, {"ethereum": reader}, concurrency=4)
+    # Batches of two: a run with three holdings or more reads several batches.
+    return ReconciliationJob(ledger_db, registry, {"ethereum": reader}, concurrency=4, batch_size=2)
 
 
 def open_gauge(network: str = "ethereum") -> float | None:
@@ -218,3 +222,26 @@ async def test_the_scheduler_runs_the_job_under_its_lock(
     async with ledger_db.sessions() as session:
         [run] = list(await session.scalars(select(ReconciliationRun)))
     assert run.status == "completed"
+
+
+async def test_balances_are_read_in_batches_and_match_single_reads(
+    anvil: AnvilChain, reader: EvmClient
+) -> None:
+    holders = [fresh_address() for _ in range(5)]
+    for number, holder in enumerate(holders, start=1):
+        await anvil.transfer(anvil.usdt, holder, number)
+    holdings = [Holding("ethereum", "USDT", h) for h in holders]
+    block = await anvil.block_number()
+    calls: list[int] = []
+    original = reader.token_balances
+
+    async def counted(queries: Any, block: int | None = None) -> list[int]:
+        calls.append(len(queries))
+        return await original(queries, block=block)
+
+    reader.token_balances = counted  # type: ignore[method-assign]
+    found = await read_balances(
+        reader, holdings, {"USDT": anvil.usdt}, block=block, concurrency=2, batch_size=2
+    )
+    assert sorted(calls) == [1, 2, 2]  # five holders, at most two per JSON-RPC batch
+    assert found == {h: n for n, h in enumerate(holdings, start=1)}

@@ -63,7 +63,13 @@ def build_service(settings: ReconcilerSettings) -> ServiceRunner:
     relay = OutboxRelay(db, bus)
     db.after_commit(relay.kick)
     readers = build_readers(settings, registry)
-    job = ReconciliationJob(db, registry, readers, concurrency=settings.reconciler.concurrency)
+    job = ReconciliationJob(
+        db,
+        registry,
+        readers,
+        concurrency=settings.reconciler.concurrency,
+        batch_size=settings.reconciler.batch_size,
+    )
     scheduler = Scheduler(settings.database, db, service=SERVICE)
     scheduler.add_interval_job(JOB_NAME, job, settings.reconciler.interval_seconds)
 

@@ -17,6 +17,8 @@ class ReconcilerConcern(BaseSettings):
     interval_seconds: float = Field(60.0, gt=0)
     # Balance reads in flight per network; a node that rate-limits wants fewer.
     concurrency: int = Field(8, ge=1, le=256)
+    # balanceOf calls per JSON-RPC batch (EVM nodes); providers cap batches (often 100).
+    batch_size: int = Field(100, ge=1, le=1000)
 
     @field_validator("rpc_urls")
     @classmethod

@@ -129,6 +129,19 @@ class FinalizedHeadSource(Protocol):
 
 
 @runtime_checkable
+class BatchBalances(Protocol):
+    """A client that reads many `balanceOf` in one request (a JSON-RPC batch).
+
+    The reconciler reads every deposit address ever paid, each check; one HTTP request
+    per address grows without bound, one per batch of a hundred does not.
+    """
+
+    async def token_balances(
+        self, queries: Sequence[tuple[str, str]], block: int | None = None
+    ) -> list[int]: ...
+
+
+@runtime_checkable
 class RecipientFilter(Protocol):
     """A client that drops transfers to other recipients before decoding them.
 

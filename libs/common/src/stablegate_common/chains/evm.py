@@ -19,7 +19,7 @@ from operator import attrgetter
 from typing import Any
 
 from stablegate_common.chains.base import BlockHeader, BlockNotFound, ChainError, TokenTransfer
-from stablegate_common.chains.jsonrpc import JsonRpcTransport
+from stablegate_common.chains.jsonrpc import Call, JsonRpcTransport
 from stablegate_common.core.addresses import canonical_address
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
@@ -147,6 +147,25 @@ class EvmClient:
         data = BALANCE_OF_SELECTOR + "0" * 24 + holder.removeprefix("0x")
         return await self._call_uint(contract, data, "balanceOf", block)
 
+    async def token_balances(
+        self, queries: Sequence[tuple[str, str]], block: int | None = None
+    ) -> list[int]:
+        """`balanceOf` for each (contract, holder), in order, as ONE JSON-RPC batch of
+        `eth_call`s at `block`: a single HTTP round trip however many holders (the caller
+        sizes the batches to the provider's cap)."""
+        tag = "latest" if block is None else hex(block)
+        calls: list[Call] = []
+        for contract, holder in queries:
+            data = BALANCE_OF_SELECTOR + "0" * 24 + canonical_address("evm", holder)[2:]
+            calls.append(
+                ("eth_call", [{"to": canonical_address("evm", contract), "data": data}, tag])
+            )
+        results = await self._rpc.batch(calls)
+        return [
+            _uint(result, "balanceOf", contract)
+            for result, (contract, _) in zip(results, queries, strict=True)
+        ]
+
     async def token_decimals(self, contract: str) -> int:
         return await self._call_uint(contract, DECIMALS_SELECTOR, "decimals")
 
@@ -175,11 +194,15 @@ class EvmClient:
         target = canonical_address("evm", contract)
         tag = "latest" if block is None else hex(block)
         result = await self._rpc.call("eth_call", [{"to": target, "data": data}, tag])
-        word = str(result).lower()[:66]
-        if not _WORD.match(word):
-            # "0x" comes back from an address without code: a wrong contract in the registry.
-            raise ChainError(f"{function}() on {target} returned {result!r}, not a uint256")
-        return int(word, 16)
+        return _uint(result, function, target)
+
+
+def _uint(result: Any, function: str, contract: str) -> int:
+    word = str(result).lower()[:66]
+    if not _WORD.match(word):
+        # "0x" comes back from an address without code: a wrong contract in the registry.
+        raise ChainError(f"{function}() on {contract} returned {result!r}, not a uint256")
+    return int(word, 16)
 
 
 def _header(block: Any, number: int) -> BlockHeader:

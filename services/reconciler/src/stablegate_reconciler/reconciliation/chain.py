@@ -2,7 +2,9 @@
 
 The reconciler needs one call of a chain client: `balanceOf` at a given block. It reads
 at the confirmed depth (head - confirmations + 1), the same depth at which watchers
-report transfers as confirmed, so a payment still in flight is not a discrepancy.
+report transfers as confirmed, so a payment still in flight is not a discrepancy. A
+client that batches (`BatchBalances`: the EVM client, over JSON-RPC batches) answers a
+hundred holders per HTTP request; the others one holder per request.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from stablegate_common.chains.base import BatchBalances
 from stablegate_reconciler.reconciliation.rules import Holding
 
 
@@ -34,6 +37,7 @@ async def read_balances(
     *,
     block: int,
     concurrency: int,
+    batch_size: int = 100,
 ) -> dict[Holding, int]:
     """`balanceOf` of each holding at `block`; `contracts` maps asset symbol → contract.
 
@@ -41,6 +45,18 @@ async def read_balances(
     not compared, so no discrepancy is opened or resolved on half the data.
     """
     slots = asyncio.Semaphore(concurrency)
+
+    if isinstance(reader, BatchBalances):
+        batcher: BatchBalances = reader
+
+        async def batch(chunk: Sequence[Holding]) -> list[tuple[Holding, int]]:
+            queries = [(contracts[h.asset], h.address) for h in chunk]
+            async with slots:
+                amounts = await batcher.token_balances(queries, block=block)
+            return list(zip(chunk, amounts, strict=True))
+
+        chunks = [holdings[i : i + batch_size] for i in range(0, len(holdings), batch_size)]
+        return {h: a for pairs in await asyncio.gather(*map(batch, chunks)) for h, a in pairs}
 
     async def one(holding: Holding) -> tuple[Holding, int]:
         async with slots:

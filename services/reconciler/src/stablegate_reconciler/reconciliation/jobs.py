@@ -65,11 +65,13 @@ class ReconciliationJob:
         readers: Mapping[str, BalanceReader],
         *,
         concurrency: int = 8,
+        batch_size: int = 100,
     ) -> None:
         self.db = db
         self.registry = registry
         self.readers = dict(readers)
         self.concurrency = concurrency
+        self.batch_size = batch_size
 
     async def __call__(self) -> None:
         await self.run()
@@ -143,7 +145,12 @@ class ReconciliationJob:
             raise _NotCheckable(exc.message) from exc
         block = confirmed_block(await reader.head(), spec.confirmations)
         chain = await read_balances(
-            reader, holdings, contracts, block=block, concurrency=self.concurrency
+            reader,
+            holdings,
+            contracts,
+            block=block,
+            concurrency=self.concurrency,
+            batch_size=self.batch_size,
         )
         return block, chain
 
