@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import time
@@ -22,11 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import asyncpg
 import httpx
 from aiohttp import web
-from scripts.suite import Suite, free_port, standard_services
+from scripts.suite import Suite, drop_suite, free_port, standard_services
 
 from bench.common import DATABASE_URL, RABBITMQ_URL
 
@@ -157,40 +155,7 @@ async def running_suite(
             bench.stop_replicas()
     finally:
         suite.stop_all()
-        await _drop(prefix, exchange)
-
-
-async def _drop(prefix: str, exchange: str) -> None:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        rows = await conn.fetch(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", prefix + "%"
-        )
-        for row in rows:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{row["nspname"]}" CASCADE')
-    finally:
-        await conn.close()
-    connection = await aio_pika.connect(RABBITMQ_URL)
-    try:
-        channel = await connection.channel()
-        for queue in _queues(exchange + "."):
-            await channel.queue_delete(queue)
-        for name in (exchange, f"{exchange}.dlx"):
-            await channel.exchange_delete(name)
-    finally:
-        await connection.close()
-
-
-def _queues(prefix: str) -> list[str]:
-    if shutil.which("rabbitmqctl") is None:
-        return []
-    out = subprocess.run(
-        ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    return [q.strip() for q in out.splitlines() if q.strip().startswith(prefix)]
+        await drop_suite(DATABASE_URL, RABBITMQ_URL, schema_prefix=prefix, exchange=exchange)
 
 
 # -- a webhook receiver ----------------------------------------------------------------------

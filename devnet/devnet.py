@@ -38,6 +38,11 @@ import httpx
 from eth_abi.abi import encode
 from eth_utils.abi import function_signature_to_4byte_selector
 
+try:
+    from devnet.state import StateFiles, update_assets_file, write_json
+except ModuleNotFoundError:  # run as a script (python devnet/devnet.py): devnet/ is on the path
+    from state import StateFiles, update_assets_file, write_json  # type: ignore[no-redef]
+
 DEVNET_DIR = Path(__file__).resolve().parent
 ANVIL_BIN = DEVNET_DIR / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 BUILD_DIR = DEVNET_DIR / "build"
@@ -401,70 +406,22 @@ def network_state(spec: NetworkSpec, anvil: AnvilProcess, tokens: DeployedTokens
     }
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-
-
-def _update_assets_file(path: Path, network: str, overlay: dict[str, Any] | None) -> None:
-    """Add (or with None remove) one network in the shared assets.json."""
-    current: dict[str, Any] = {"networks": {}}
-    if path.exists():
-        current = json.loads(path.read_text())
-    current["networks"].pop(network, None)
-    if overlay is not None:
-        current["networks"].update(overlay["networks"])
-    if current["networks"]:
-        _write_json(path, current)
-    else:
-        path.unlink(missing_ok=True)
-
-
-@dataclass(frozen=True)
-class StateFiles:
-    """Where `start` leaves one network's pid, log and state, and the shared assets.json."""
-
-    directory: Path
-    network: str
-
-    @property
-    def pid(self) -> Path:
-        return self.directory / f"{self.network}.pid"
-
-    @property
-    def log(self) -> Path:
-        return self.directory / f"{self.network}.log"
-
-    @property
-    def state(self) -> Path:
-        return self.directory / f"{self.network}.json"
-
-    @property
-    def assets(self) -> Path:
-        return self.directory / "assets.json"
-
-    def read_state(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.state.read_text()) if self.state.exists() else {}
-        return data
-
-    def running(self, spec: NetworkSpec) -> AnvilProcess | None:
-        """The anvil that `start` left for this network, if it is still alive."""
-        try:
-            pid = int(self.pid.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        port = self.read_state().get("spec", {}).get("port", spec.port)
-        anvil = AnvilProcess(pid, port, spec.chain_id, self.log)
-        return anvil if anvil.alive() else None
+def running_anvil(files: StateFiles, spec: NetworkSpec) -> AnvilProcess | None:
+    """The anvil that `start` left for this network, if it is still alive."""
+    try:
+        pid = int(files.pid.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    port = files.read_state().get("spec", {}).get("port", spec.port)
+    anvil = AnvilProcess(pid, port, spec.chain_id, files.log)
+    return anvil if anvil.alive() else None
 
 
 # --- CLI ------------------------------------------------------------------------------------
 
 
 def cmd_start(spec: NetworkSpec, files: StateFiles, block_time: float | None) -> int:
-    if (anvil := files.running(spec)) is not None and files.state.exists():
+    if (anvil := running_anvil(files, spec)) is not None and files.state.exists():
         print(f"{spec.name} devnet already running (pid {anvil.pid}) at {anvil.rpc_url}")
         return 0
     if anvil is not None:
@@ -483,8 +440,8 @@ def cmd_start(spec: NetworkSpec, files: StateFiles, block_time: float | None) ->
         anvil.stop()
         files.pid.unlink(missing_ok=True)
         raise
-    _write_json(files.state, network_state(spec, anvil, tokens))
-    _update_assets_file(files.assets, spec.name, assets_overlay(spec, tokens))
+    write_json(files.state, network_state(spec, anvil, tokens))
+    update_assets_file(files.assets, spec.name, assets_overlay(spec, tokens))
     print(f"{spec.name} devnet (chain id {spec.chain_id}) at {anvil.rpc_url}, pid {anvil.pid}")
     print(f"  USDT {tokens.usdt}\n  USDC {tokens.usdc}\n  look-alike USDT {tokens.lookalike}")
     print(f"  export STABLEGATE_ASSETS_FILE={files.assets}")
@@ -492,7 +449,7 @@ def cmd_start(spec: NetworkSpec, files: StateFiles, block_time: float | None) ->
 
 
 def cmd_stop(spec: NetworkSpec, files: StateFiles) -> int:
-    anvil = files.running(spec)
+    anvil = running_anvil(files, spec)
     if anvil is not None:
         anvil.stop()
         print(f"stopped {spec.name} devnet (pid {anvil.pid})")
@@ -500,13 +457,13 @@ def cmd_stop(spec: NetworkSpec, files: StateFiles) -> int:
         print(f"{spec.name} devnet is not running")
     files.pid.unlink(missing_ok=True)
     files.state.unlink(missing_ok=True)
-    _update_assets_file(files.assets, spec.name, None)
+    update_assets_file(files.assets, spec.name, None)
     return 0
 
 
 def cmd_status(spec: NetworkSpec, files: StateFiles) -> int:
     """Exit 0 when running, 3 when not (the LSB convention for `status`)."""
-    anvil = files.running(spec)
+    anvil = running_anvil(files, spec)
     if anvil is None:
         print(f"{spec.name} devnet is not running")
         return 3
@@ -522,7 +479,7 @@ def cmd_pay(
     spec: NetworkSpec, files: StateFiles, to: str, amount: str, asset: str, account: int
 ) -> int:
     state = files.read_state()
-    if files.running(spec) is None or not state:
+    if running_anvil(files, spec) is None or not state:
         raise DevnetError(f"{spec.name} devnet is not running: `devnet.py start` first")
     try:
         units = Decimal(amount).scaleb(state["decimals"])

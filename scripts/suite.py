@@ -21,6 +21,7 @@ import ctypes
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -221,6 +222,47 @@ def check_dependencies(database_url: str, rabbitmq_url: str) -> list[str]:
         except OSError as exc:
             problems.append(f"{label} is not reachable at {host}:{port} ({exc}); {how}")
     return problems
+
+
+async def drop_suite(
+    database_url: str, rabbitmq_url: str, *, schema_prefix: str, exchange: str
+) -> None:
+    """Remove what a suite started with `schema_prefix` and `exchange` left behind: its
+    schemas, its exchanges and (where rabbitmqctl can list them) its queues. The e2e
+    tests and the benchmarks run each suite in a prefix of its own and drop it after."""
+    import aio_pika
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        schemas = await conn.fetch(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", schema_prefix + "%"
+        )
+        for row in schemas:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{row["nspname"]}" CASCADE')
+    finally:
+        await conn.close()
+    connection = await aio_pika.connect(rabbitmq_url)
+    try:
+        channel = await connection.channel()
+        for queue in _queues_named(exchange + "."):
+            await channel.queue_delete(queue)
+        for name in (exchange, f"{exchange}.dlx"):
+            await channel.exchange_delete(name)
+    finally:
+        await connection.close()
+
+
+def _queues_named(prefix: str) -> list[str]:
+    if shutil.which("rabbitmqctl") is None:
+        return []
+    out = subprocess.run(
+        ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return [q.strip() for q in out.splitlines() if q.strip().startswith(prefix)]
 
 
 def standard_services(

@@ -35,12 +35,10 @@ from devnet.devnet import (
     NETWORKS,
     DevnetError,
     Rpc,
-    StateFiles,
-    _update_assets_file,
-    _write_json,
     assets_overlay,
     deploy_tokens,
 )
+from devnet.state import StateFiles, update_assets_file, write_json
 
 
 def serve_tron(port: int, block_time: float, depth: int, state_dir: Path, advertise: str) -> int:
@@ -81,7 +79,7 @@ def deploy(nodes: Sequence[str], state_dir: Path, timeout: float, expect: Path |
             print(f"{name}: tokens already deployed at {state['tokens']['USDT']}")
             continue
         tokens = deploy_tokens(url, decimals=spec.decimals, deploy_nonce=spec.deploy_nonce)
-        _write_json(
+        write_json(
             files.state,
             {
                 "network": name,
@@ -95,7 +93,7 @@ def deploy(nodes: Sequence[str], state_dir: Path, timeout: float, expect: Path |
             },
         )
         overlay = assets_overlay(spec, tokens)
-        _update_assets_file(files.assets, name, overlay)
+        update_assets_file(files.assets, name, overlay)
         print(f"{name}: USDT {tokens.usdt}, USDC {tokens.usdc} (chain id {spec.chain_id})")
         if expected is not None and expected.get(name) != overlay["networks"][name]:
             raise DevnetError(

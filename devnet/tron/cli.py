@@ -23,7 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from devnet.devnet import STATE_DIR, DevnetError, StateFiles, _update_assets_file, port_in_use
+from devnet.devnet import STATE_DIR, DevnetError, port_in_use
+from devnet.state import StateFiles, update_assets_file
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 SERVER_MODULE = "devnet.tron.server"
@@ -88,7 +89,7 @@ def cmd_stop(files: StateFiles, *, quiet: bool = False) -> int:
         print("stopped tron devnet" if pid else "tron devnet is not running")
     files.pid.unlink(missing_ok=True)
     files.state.unlink(missing_ok=True)
-    _update_assets_file(files.assets, "tron", None)
+    update_assets_file(files.assets, "tron", None)
     return 0
 
 

@@ -222,10 +222,10 @@ async def serve(port: int, config: DevnetConfig, state_dir: Path | None) -> None
 def write_state(state_dir: Path, state: dict[str, Any], overlay: dict[str, Any]) -> None:
     """`tron.json` and the `tron` entry of the shared `assets.json`."""
     # Imported here: the thread mode (tests) never needs the anvil tooling.
-    from devnet.devnet import _update_assets_file, _write_json
+    from devnet.state import update_assets_file, write_json
 
-    _write_json(state_dir / "tron.json", state)
-    _update_assets_file(state_dir / "assets.json", "tron", overlay)
+    write_json(state_dir / "tron.json", state)
+    update_assets_file(state_dir / "assets.json", "tron", overlay)
 
 
 def _parser() -> argparse.ArgumentParser:

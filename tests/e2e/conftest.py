@@ -13,8 +13,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -31,10 +29,9 @@ from bip_utils import Bip44, Bip44Coins
 from devnet.tron import TronDevnet
 from tests.conftest import DATABASE_URL, RABBITMQ_URL, unique
 from tests.fixtures.anvil import AnvilChain, merged_overlay
-from tests.fixtures.bus import delete_bus_topology
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from suite import Suite, free_port, standard_services
+from suite import Suite, drop_suite, free_port, standard_services
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 
@@ -120,18 +117,6 @@ class RunningSuite:
             await conn.close()
 
 
-def _queues_with_prefix(prefix: str) -> list[str]:
-    if shutil.which("rabbitmqctl") is None:
-        return []
-    out = subprocess.run(
-        ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    return [q.strip() for q in out.splitlines() if q.strip().startswith(prefix)]
-
-
 def fresh_xpubs() -> dict[str, str]:
     """Account xpubs of a random seed, so each suite's deposit addresses are its own.
 
@@ -207,24 +192,7 @@ async def _suite(
         yield RunningSuite(suite, prefix, exchange, merchant["merchant_id"], merchant["secret_key"])
     finally:
         suite.stop_all()
-        await _cleanup(prefix, exchange)
-
-
-async def _cleanup(prefix: str, exchange: str) -> None:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        schemas = await conn.fetch(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", prefix + "%"
-        )
-        for row in schemas:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{row["nspname"]}" CASCADE')
-    finally:
-        await conn.close()
-    await delete_bus_topology(
-        RABBITMQ_URL,
-        exchanges=[exchange, f"{exchange}.dlx"],
-        queues=_queues_with_prefix(exchange + "."),
-    )
+        await drop_suite(DATABASE_URL, RABBITMQ_URL, schema_prefix=prefix, exchange=exchange)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

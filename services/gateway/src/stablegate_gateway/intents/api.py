@@ -75,7 +75,7 @@ async def retrieve_payment_intent(
 ) -> JSONResponse:
     async with ctx.db.sessions() as session:
         intent = await service.get_intent(session, principal.merchant_id, intent_id)
-        body = await _present_one(session, ctx, intent)
+        body = await present_one(session, ctx, intent)
     return JSONResponse(body)
 
 
@@ -113,7 +113,7 @@ async def list_payment_intents(
     )
     async with ctx.db.sessions() as session:
         found = await service.list_intents(session, principal.merchant_id, filters, page)
-        data = await _present_many(session, ctx, found.items)
+        data = await present_many(session, ctx, found.items)
     return JSONResponse(list_object(data, has_more=found.has_more, url="/v1/payment_intents"))
 
 
@@ -138,19 +138,20 @@ async def cancel_payment_intent(
     intent_id_var.set(intent_id)
     async with ctx.db.transaction() as session:
         intent = await service.cancel_intent(session, ctx, principal.merchant_id, intent_id)
-        body = await _present_one(session, ctx, intent)
+        body = await present_one(session, ctx, intent)
     return JSONResponse(body)
 
 
-async def _present_one(
+async def present_one(
     session: AsyncSession, ctx: GatewayContext, intent: PaymentIntent
 ) -> dict[str, Any]:
+    """The intent as the API shows it, with its transfers and their confirmations."""
     transfers = await repository.transfers_of(session, [intent.id])
     head = await networks.head(session, intent.network)
     return present_intent(intent, transfers.get(intent.id, []), ctx, head)
 
 
-async def _present_many(
+async def present_many(
     session: AsyncSession, ctx: GatewayContext, intents: Sequence[PaymentIntent]
 ) -> list[dict[str, Any]]:
     transfers = await repository.transfers_of(session, [i.id for i in intents])

@@ -14,7 +14,7 @@ from stablegate_gateway.api.body import json_body, openapi_body
 from stablegate_gateway.api.dependencies import Context, CurrentMerchant
 from stablegate_gateway.api.errors import NOT_FOUND_RESPONSE
 from stablegate_gateway.intents import resolution
-from stablegate_gateway.intents.api import ONE_INTENT, IntentId, _present_one
+from stablegate_gateway.intents.api import ONE_INTENT, IntentId, present_one
 
 router = APIRouter(prefix="/v1/payment_intents", tags=["Payment intents"])
 
@@ -65,5 +65,5 @@ async def resolve_payment_intent(
     choice = resolution.decision(params.action, params.reason)
     async with ctx.db.transaction() as session:
         intent = await resolution.resolve_intent(session, ctx, principal, intent_id, choice)
-        body = await _present_one(session, ctx, intent)
+        body = await present_one(session, ctx, intent)
     return JSONResponse(body)
