@@ -272,7 +272,6 @@ async def run(args: Any) -> None:
             "GATEWAY_RATE_LIMIT_PER_SECOND": str(max(100.0, args.rate * 5)),
             "GATEWAY_RATE_LIMIT_BURST": str(max(200, int(args.rate * 10))),
             "GATEWAY_ADDRESS_POOL_MIN_FREE": str(pool),
-            "GATEWAY_ADDRESS_POOL_BATCH": "5000",
         }
     }
     log(f"starting the suite (deriving {pool:,} deposit addresses first)")

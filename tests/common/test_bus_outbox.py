@@ -15,6 +15,7 @@ from sqlalchemy import MetaData, func, select, text, update
 from sqlalchemy.engine import Connection
 
 from stablegate_common.bus import (
+    OUTBOX_WRITTEN,
     Bus,
     BusError,
     InboxMessage,
@@ -152,7 +153,7 @@ async def test_relay_rides_out_a_broker_outage_without_losing_rows(
         publish_timeout_seconds=1.0,
     )
     relay = OutboxRelay(bus_db, via_proxy, idle_seconds=0.05, max_backoff_seconds=0.5)
-    bus_db.after_commit(relay.kick)
+    bus_db.after_commit(relay.kick, only_if=OUTBOX_WRITTEN)
     stop = asyncio.Event()
     running = asyncio.create_task(relay.run(stop))
     before, during = [head_event(n) for n in range(20)], [head_event(n) for n in range(20, 60)]
@@ -184,17 +185,25 @@ async def test_relay_rides_out_a_broker_outage_without_losing_rows(
     assert {e.id for e in received.events} == {e.id for e in before + during}
 
 
-async def test_kick_wakes_an_idle_relay(bus_db: Database, bus: Bus) -> None:
+async def test_a_commit_that_wrote_to_the_outbox_wakes_an_idle_relay(
+    bus_db: Database, bus: Bus
+) -> None:
     received = Recorder()
     await bus.consume("heads", ["chain.head"], received)
     relay = OutboxRelay(bus_db, bus, idle_seconds=60)
-    bus_db.after_commit(relay.kick)
+    bus_db.after_commit(relay.kick, only_if=OUTBOX_WRITTEN)
     stop = asyncio.Event()
     running = asyncio.create_task(relay.run(stop))
     try:
         await asyncio.sleep(0.2)  # the relay found nothing and sleeps for a minute
+        async with bus_db.transaction() as session:  # no outbox row: no wake-up
+            await session.execute(text("SELECT 1"))
+        assert not relay._wake.is_set()
         await write_events(bus_db, [head_event(1)])
         await eventually(lambda: len(received.events) == 1, timeout=3)
+        async with bus_db.transaction() as session:
+            await add_many_to_outbox(session, [head_event(2)])
+        await eventually(lambda: len(received.events) == 2, timeout=3)
     finally:
         stop.set()
         await asyncio.wait_for(running, 5)

@@ -18,6 +18,7 @@ from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.settings import GatewaySettings
 from stablegate_gateway.webhooks.delivery import AttemptResult, WebhookDeliveryWorker
 from stablegate_gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
+from stablegate_gateway.webhooks.service import DELIVERIES_QUEUED
 from stablegate_gateway.webhooks.signing import verify_signature
 from tests.fixtures.bus import eventually
 from tests.fixtures.gateway import ApiMerchant, SettingsFactory
@@ -201,12 +202,14 @@ async def test_a_commit_wakes_the_worker_without_waiting_for_the_poll(
 ) -> None:
     config = gateway_ctx.settings.gateway.model_copy(update={"webhook_poll_seconds": 60.0})
     slow_poller = WebhookDeliveryWorker(gateway_ctx.db, config)
-    gateway_ctx.db.after_commit(slow_poller.kick)
+    gateway_ctx.db.after_commit(slow_poller.kick, only_if=DELIVERIES_QUEUED)
     stop = asyncio.Event()
     task = asyncio.create_task(slow_poller.run(stop))
     try:
-        await create_endpoint(gateway_ctx, merchant.id, webhook_receiver.url)
         await asyncio.sleep(0.2)  # the worker is now asleep for a minute, unless kicked
+        await create_intent(gateway_ctx, merchant.id)  # no endpoint yet: nothing to deliver
+        assert not slow_poller._wake.is_set()  # so that commit did not wake it
+        await create_endpoint(gateway_ctx, merchant.id, webhook_receiver.url)
         started = time.monotonic()
         await create_intent(gateway_ctx, merchant.id)
         await eventually(lambda: len(webhook_receiver.requests) == 1, timeout=5)

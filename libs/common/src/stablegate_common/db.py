@@ -75,18 +75,21 @@ class Database:
         )
         event.listen(self.engine.sync_engine.pool, "checkout", _refuse_closed_connection)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit: list[tuple[Callable[[], None], str | None]] = []
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run `callback` after every successful `transaction()` (wakes the outbox relay)."""
-        self._after_commit.append(callback)
+    def after_commit(self, callback: Callable[[], None], *, only_if: str | None = None) -> None:
+        """Run `callback` after each `transaction()` that commits; with `only_if`, only after
+        one that `flag_commit`-ed that flag (the relay wakes for transactions that wrote to
+        the outbox, not for every commit)."""
+        self._after_commit.append((callback, only_if))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session, session.begin():
             yield session
-        for callback in self._after_commit:
-            callback()
+        for callback, flag in self._after_commit:
+            if flag is None or session.info.get(flag):
+                callback()
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
@@ -102,6 +105,12 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def flag_commit(session: AsyncSession, flag: str) -> None:
+    """Note that this transaction wrote what `flag` names (outbox rows, webhook
+    deliveries): `after_commit(…, only_if=flag)` callbacks run once it commits."""
+    session.info[flag] = True
 
 
 def _refuse_closed_connection(dbapi_connection: Any, record: Any, proxy: Any) -> None:

@@ -14,7 +14,7 @@ from typing import get_args
 
 from fastapi import APIRouter, FastAPI
 
-from stablegate_common.bus import Bus, OutboxRelay, SessionHandler, idempotent
+from stablegate_common.bus import OUTBOX_WRITTEN, Bus, OutboxRelay, SessionHandler, idempotent
 from stablegate_common.config import ConfigurationError
 from stablegate_common.core.assets import Family
 from stablegate_common.db import Database
@@ -36,6 +36,7 @@ from stablegate_gateway.merchants import api as merchants_api
 from stablegate_gateway.networks import api as networks_api
 from stablegate_gateway.networks import consumers as networks_consumers
 from stablegate_gateway.settings import GatewaySettings
+from stablegate_gateway.webhooks.service import DELIVERIES_QUEUED
 
 MIN_PEPPER_BYTES = 16  # what `stablegate_common.auth.hash_api_key` accepts
 
@@ -176,11 +177,11 @@ def build_service(settings: GatewaySettings) -> ServiceRunner:
     runner.on_start(start_consumers)
     runner.add_loop("outbox-relay", relay.run)
     payments = payments_wiring.register(runner, background, bus)
-    # A commit on either pool may have queued events and webhooks: it wakes both loops
-    # (`register` hooked the webhook worker to the background pool already).
-    background.db.after_commit(relay.kick)
-    api.db.after_commit(relay.kick)
-    api.db.after_commit(payments.worker.kick)
+    # A commit on either pool that queued events or webhooks wakes the loop that sends
+    # them (`register` hooked the webhook worker to the background pool already).
+    for db in (api.db, background.db):
+        db.after_commit(relay.kick, only_if=OUTBOX_WRITTEN)
+    api.db.after_commit(payments.worker.kick, only_if=DELIVERIES_QUEUED)
     return runner
 
 

@@ -25,6 +25,7 @@ from stablegate_gateway.intents.jobs import expire_due_intents
 from stablegate_gateway.transfers.consumers import consume_transfers
 from stablegate_gateway.webhooks import api as webhooks_api
 from stablegate_gateway.webhooks.delivery import WebhookDeliveryWorker
+from stablegate_gateway.webhooks.service import DELIVERIES_QUEUED
 
 EXPIRY_JOB = "expire-payment-intents"
 ADDRESS_POOL_JOB = "maintain-address-pool"
@@ -64,7 +65,7 @@ def build_scheduler(ctx: GatewayContext) -> Scheduler:
 
 def register(runner: ServiceRunner, ctx: GatewayContext, bus: Bus) -> Payments:
     worker = WebhookDeliveryWorker(ctx.db, ctx.settings.gateway)
-    ctx.db.after_commit(worker.kick)
+    ctx.db.after_commit(worker.kick, only_if=DELIVERIES_QUEUED)
     scheduler = build_scheduler(ctx)
 
     async def start() -> None:

@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
-from stablegate_common.bus import Bus, OutboxRelay
+from stablegate_common.bus import OUTBOX_WRITTEN, Bus, OutboxRelay
 from stablegate_common.chains.evm import EvmClient
 from stablegate_common.chains.tron import TronClient
 from stablegate_common.config import ConfigurationError
@@ -61,7 +61,7 @@ def build_service(settings: ReconcilerSettings) -> ServiceRunner:
     db = Database(settings.database, application_name=f"stablegate-{SERVICE}")
     bus = Bus(settings.bus, service=SERVICE)
     relay = OutboxRelay(db, bus)
-    db.after_commit(relay.kick)
+    db.after_commit(relay.kick, only_if=OUTBOX_WRITTEN)
     readers = build_readers(settings, registry)
     job = ReconciliationJob(
         db,

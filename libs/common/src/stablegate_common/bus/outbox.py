@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stablegate_common.bus.connection import Bus, BusError, OutgoingMessage
-from stablegate_common.db import Base, Database
+from stablegate_common.db import Base, Database, flag_commit
 from stablegate_common.events import Event
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,10 @@ RELAY_FAILURES = Counter(
 _RETRYABLE = (BusError, SQLAlchemyError, OSError, TimeoutError)
 _CLEANUP_BATCH = 5000
 _CLEANUP_ROUNDS = 20
+
+
+# The commit flag of a transaction that queued events (`Database.after_commit(only_if=…)`).
+OUTBOX_WRITTEN = "outbox_written"
 
 
 class OutboxMessage(Base):
@@ -86,6 +90,7 @@ def add_to_outbox(session: AsyncSession, event: Event) -> None:
     session.add(
         OutboxMessage(event_id=event.id, routing_key=event.type, body=event.model_dump(mode="json"))
     )
+    flag_commit(session, OUTBOX_WRITTEN)
 
 
 # The body goes as the JSON text pydantic writes (in Rust) and PostgreSQL parses it,
@@ -108,6 +113,7 @@ async def add_many_to_outbox(session: AsyncSession, events: Sequence[Event]) -> 
         _INSERT_MANY,
         [{"event_id": e.id, "routing_key": e.type, "body": e.model_dump_json()} for e in events],
     )
+    flag_commit(session, OUTBOX_WRITTEN)
 
 
 class OutboxRelay:
@@ -134,7 +140,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
 
     def kick(self) -> None:
-        """Wake the relay now (wire with `db.after_commit(relay.kick)`)."""
+        """Wake the relay now (wire with `db.after_commit(relay.kick, only_if=OUTBOX_WRITTEN)`)."""
         self._wake.set()
 
     async def relay_once(self) -> int:

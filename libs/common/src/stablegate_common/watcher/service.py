@@ -18,7 +18,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from stablegate_common import migrations
-from stablegate_common.bus import Bus, OutboxRelay, idempotent
+from stablegate_common.bus import OUTBOX_WRITTEN, Bus, OutboxRelay, idempotent
 from stablegate_common.chains import ChainClient
 from stablegate_common.config import ConfigurationError, load_settings
 from stablegate_common.core.errors import UnknownNetwork
@@ -75,7 +75,7 @@ def build_service(spec: WatcherSpec, settings: WatcherServiceSettings) -> Watche
     db = Database(settings.database, application_name=spec.service)
     bus = Bus(settings.bus, service=spec.service)
     relay = OutboxRelay(db, bus)
-    db.after_commit(relay.kick)
+    db.after_commit(relay.kick, only_if=OUTBOX_WRITTEN)
     engine = WatcherEngine(db, client, network, config, producer=spec.service)
     loop = ScannerLoop(engine)
 

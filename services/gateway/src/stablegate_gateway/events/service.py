@@ -11,13 +11,11 @@ rolled back, and none is lost for one that committed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.bus import add_to_outbox
-from stablegate_common.core.ids import new_id
 from stablegate_common.events import make_event
 from stablegate_common.events.contracts import (
     IntentCreated,
@@ -26,7 +24,7 @@ from stablegate_common.events.contracts import (
     IntentUpdated,
 )
 from stablegate_gateway.context import GatewayContext
-from stablegate_gateway.events.models import MerchantEvent
+from stablegate_gateway.events.records import store_merchant_event
 from stablegate_gateway.intents.models import PaymentIntent
 from stablegate_gateway.intents.presenter import present_intent
 from stablegate_gateway.networks.models import NetworkHead
@@ -72,7 +70,7 @@ async def record_intent_change(
         return
     # The head only serves to count the transfers' confirmations.
     head = await session.get(NetworkHead, intent.network) if transfers else None
-    await add_merchant_event(
+    event = await store_merchant_event(
         session,
         merchant_id=intent.merchant_id,
         event_type=merchant_event_type(intent.status, created=created),
@@ -80,31 +78,7 @@ async def record_intent_change(
         sequence=intent.version,
         obj=present_intent(intent, list(transfers), ctx, head),
     )
-
-
-async def add_merchant_event(
-    session: AsyncSession,
-    *,
-    merchant_id: str,
-    event_type: str,
-    object_id: str,
-    sequence: int,
-    obj: dict[str, Any],
-) -> MerchantEvent:
-    """Store a merchant event about `obj` and queue its webhook deliveries, in the
-    caller's transaction."""
-    event = MerchantEvent(
-        id=new_id("evt"),
-        merchant_id=merchant_id,
-        type=event_type,
-        object_id=object_id,
-        sequence=sequence,
-        data={"object": obj},
-    )
-    session.add(event)
-    await session.flush()
     await enqueue_deliveries(session, event)
-    return event
 
 
 def _snapshot(

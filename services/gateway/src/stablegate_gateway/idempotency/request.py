@@ -136,8 +136,8 @@ class IdempotentDatabase(Database):
         self._base = base
         self._request = request
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        self._base.after_commit(callback)
+    def after_commit(self, callback: Callable[[], None], *, only_if: str | None = None) -> None:
+        self._base.after_commit(callback, only_if=only_if)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -27,9 +27,10 @@ from stablegate_common.core.money import format_amount
 from stablegate_gateway.api.serialization import iso_timestamp
 from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.events.models import MerchantEvent
-from stablegate_gateway.events.service import add_merchant_event
+from stablegate_gateway.events.records import store_merchant_event
 from stablegate_gateway.intents.models import PaymentIntent
 from stablegate_gateway.transfers.models import Transfer
+from stablegate_gateway.webhooks.service import enqueue_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ async def announce_unsolicited(
         )
         await session.flush()
         return None
-    return await add_merchant_event(
+    event = await store_merchant_event(
         session,
         merchant_id=holder.merchant_id,
         event_type=EVENT_TYPE,
@@ -59,6 +60,8 @@ async def announce_unsolicited(
         sequence=row.chain_sequence,
         obj=present_unsolicited(row, network, last_intent_id=holder.id),
     )
+    await enqueue_deliveries(session, event)
+    return event
 
 
 async def last_holder(

@@ -178,7 +178,8 @@ class WebhookDeliveryWorker:
         self._wake = asyncio.Event()
 
     def kick(self) -> None:
-        """Look for due deliveries now (wire with `db.after_commit(worker.kick)`)."""
+        """Look for due deliveries now (wire with
+        `db.after_commit(worker.kick, only_if=DELIVERIES_QUEUED)`)."""
         self._wake.set()
 
     async def close(self) -> None:

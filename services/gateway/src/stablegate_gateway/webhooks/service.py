@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.core.errors import InvalidRequest, InvalidState, NotFound
 from stablegate_common.core.ids import new_id
+from stablegate_common.db import flag_commit
 from stablegate_gateway.api.serialization import iso_timestamp
 from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.events.models import MerchantEvent
+from stablegate_gateway.events.records import store_merchant_event
 from stablegate_gateway.events.schemas import EVENT_TYPES
 from stablegate_gateway.webhooks import repository
 from stablegate_gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -35,6 +37,10 @@ from stablegate_gateway.webhooks.urls import check_webhook_url
 MAX_ENABLED_EVENTS = 32
 SUBSCRIBABLE = EVENT_TYPES | SUBSCRIBABLE_ENDPOINT_EVENTS
 GAVE_UP_REASON = "every delivery failed from {since} until the last retry"
+
+# The commit flag of a transaction that queued deliveries: the delivery worker wakes after
+# those commits (`Database.after_commit(worker.kick, only_if=DELIVERIES_QUEUED)`).
+DELIVERIES_QUEUED = "webhook_deliveries_queued"
 
 
 def normalise_enabled_events(enabled_events: Sequence[str] | None) -> list[str]:
@@ -194,6 +200,7 @@ async def enqueue_deliveries(session: AsyncSession, event: MerchantEvent) -> int
         session.add(_new_delivery(endpoint_id, event.id))
     if endpoint_ids:
         await session.flush()
+        flag_commit(session, DELIVERIES_QUEUED)
     return len(endpoint_ids)
 
 
@@ -258,22 +265,20 @@ async def _record_endpoint_event(
     session: AsyncSession, endpoint: WebhookEndpoint, event_type: str
 ) -> MerchantEvent:
     endpoint.version += 1
-    event = MerchantEvent(
-        id=new_id("evt"),
+    return await store_merchant_event(
+        session,
         merchant_id=endpoint.merchant_id,
-        type=event_type,
+        event_type=event_type,
         object_id=endpoint.id,
         sequence=endpoint.version,
-        data={"object": present_endpoint(endpoint)},
+        obj=present_endpoint(endpoint),
     )
-    session.add(event)
-    await session.flush()
-    return event
 
 
 async def _add_delivery(session: AsyncSession, delivery: WebhookDelivery) -> WebhookDelivery:
     session.add(delivery)
     await session.flush()
+    flag_commit(session, DELIVERIES_QUEUED)
     # The database fills these (its clock is the worker's); an async session cannot load
     # them lazily when the API presents the delivery.
     await session.refresh(delivery, ["created_at", "next_attempt_at"])
