@@ -9,6 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from stablegate_common.db import Database
+from stablegate_gateway.app import create_app
 from stablegate_gateway.context import GatewayContext
 from tests.fixtures.gateway import ApiMerchant, MerchantFactory, intent_body, written
 
@@ -272,3 +274,32 @@ async def test_an_unexpected_failure_is_a_bare_500_that_leaks_nothing(
         or any(getattr(r, "request_id", None) == error["request_id"] for r in caplog.records)
         or "unhandled error" in caplog.text
     )
+
+
+async def test_an_exhausted_connection_pool_is_a_503_with_retry_after_and_nothing_written(
+    gateway_ctx: GatewayContext, merchant: ApiMerchant
+) -> None:
+    tiny = Database(
+        gateway_ctx.settings.database.model_copy(
+            update={"pool_size": 1, "max_overflow": 0, "pool_timeout_seconds": 0.2}
+        )
+    )
+    ctx = gateway_ctx.using(tiny)
+    transport = httpx.ASGITransport(app=create_app(ctx))
+    try:
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as api,
+            tiny.engine.connect(),  # the pool's only connection, held by someone else
+        ):
+            headers = {**merchant.headers, "Idempotency-Key": "overloaded-1"}
+            response = await api.post("/v1/payment_intents", json=intent_body(), headers=headers)
+        assert_error(response, 503, "api_error", "gateway_overloaded", None)
+        assert response.headers["Retry-After"] == "1"
+        assert (await written(gateway_ctx)).intents == 0
+        # The same key works once there is room: the 503 was not stored.
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as api:
+            retried = await api.post("/v1/payment_intents", json=intent_body(), headers=headers)
+        assert retried.status_code == 200, retried.text
+        assert "Idempotent-Replayed" not in retried.headers
+    finally:
+        await tiny.dispose()

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from stablegate_common.config import HttpSettings
 from stablegate_common.http.health import Health
+from stablegate_common.metrics import settle_heap
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class ServiceRunner:
         try:
             for start in self._on_start:
                 await start()
+            settle_heap()
             server = _Server(
                 uvicorn.Config(
                     self.app,

@@ -17,7 +17,9 @@ from typing import Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stablegate_common.core.errors import (
@@ -61,6 +63,13 @@ _FIELD_ERRORS: Mapping[str, tuple[str, str]] = {
     "amount": ("invalid_amount", 'amount must be a decimal string such as "25.00"'),
 }
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+RETRY_AFTER = "Retry-After"
+OVERLOAD_RETRY_AFTER_SECONDS = 1
+POOL_EXHAUSTED = Counter(
+    "stablegate_api_overloaded_total",
+    "API requests answered 503 gateway_overloaded: no database connection came free within "
+    "DATABASE_POOL_TIMEOUT_SECONDS",
+)
 INTERNAL_ERROR_MESSAGE = (
     "An internal error occurred. It has been logged; quote the request id if you contact us."
 )
@@ -150,6 +159,22 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     ),
     **RATE_LIMITED_RESPONSE,
+    503: {
+        **_describe(
+            "nothing was done: the gateway is at capacity (`gateway_overloaded`) or a "
+            "price feed is stale (`rates_unavailable`); retry after `Retry-After` seconds "
+            "with the same `Idempotency-Key`",
+            {
+                "type": "api_error",
+                "code": "gateway_overloaded",
+                "message": "The gateway is at capacity (no database connection came free in "
+                "time). Nothing was done; retry shortly with the same Idempotency-Key.",
+                "param": None,
+                "request_id": "req_01JDQ0000000000000000000000",
+            },
+        ),
+        "headers": {"Retry-After": _RATE_LIMIT_HEADERS["Retry-After"]},
+    },
 }
 NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
     404: _describe(
@@ -278,9 +303,25 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         return _http_error_response(request, exc)
 
+    async def on_pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
+        # Overload, not a bug: every connection stayed busy for the whole pool timeout.
+        # Nothing was written (a 5xx is never stored for an Idempotency-Key); say so,
+        # and when to come back, instead of a 500.
+        POOL_EXHAUSTED.inc()
+        response = domain_error_response(
+            ServiceUnavailable(
+                "The gateway is at capacity (no database connection came free in time). "
+                "Nothing was done; retry shortly with the same Idempotency-Key.",
+                code="gateway_overloaded",
+            )
+        )
+        response.headers[RETRY_AFTER] = str(OVERLOAD_RETRY_AFTER_SECONDS)
+        return response
+
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(PoolTimeout, on_pool_exhausted)
 
 
 def _http_error_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
