@@ -3,7 +3,9 @@ refusal of private keys and malformed keys."""
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 from bip_utils import Bip39SeedGenerator, Bip44, Bip44Changes, Bip44Coins
@@ -13,6 +15,7 @@ from stablegate_common.hd import (
     DEVNET_TRON_XPUB,
     MAX_INDEX,
     AddressDeriver,
+    derive_addresses,
     is_devnet_xpub,
 )
 
@@ -156,3 +159,12 @@ def test_derivation_speed_is_reported(family: str, xpub: str) -> None:
     elapsed = time.perf_counter() - started
     assert len(set(addresses)) == count
     print(f"{family}: {count / elapsed:,.0f} addresses/s")
+
+
+def test_derive_addresses_in_another_process_matches_the_deriver() -> None:
+    """What the gateway's derivation process runs: same addresses as in this process."""
+    here = AddressDeriver(DEVNET_EVM_XPUB, "evm").derive_range(5, 3)
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        there = pool.submit(derive_addresses, DEVNET_EVM_XPUB, "evm", 5, 3).result(timeout=60)
+    assert there == here

@@ -8,6 +8,7 @@ Addresses come out in the canonical form of `stablegate_common.core.addresses`.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 from bip_utils import Bip44, Bip44Changes, Bip44Coins, Bip44DepthError, Bip44Levels
@@ -48,7 +49,8 @@ class AddressDeriver:
         if family not in _COINS:
             raise ValueError(f"{setting}: unknown network family {family!r} (evm or tron)")
         self.family: Family = family
-        account = _parse_account_key(xpub.strip(), family, setting)
+        self.xpub = xpub.strip()  # public by nature; a process pool re-derives from it
+        account = _parse_account_key(self.xpub, family, setting)
         self._external = account.Change(Bip44Changes.CHAIN_EXT)
 
     def derive(self, index: int) -> str:
@@ -63,6 +65,17 @@ class AddressDeriver:
         if count and start + count - 1 > MAX_INDEX:
             raise ValueError(f"address indexes {start}..{start + count - 1} exceed {MAX_INDEX}")
         return [self.derive(i) for i in range(start, start + count)]
+
+
+def derive_addresses(xpub: str, family: Family, start: int, count: int) -> list[str]:
+    """`AddressDeriver(xpub, family).derive_range(start, count)`, the deriver kept per
+    process: what a process pool runs, since a deriver does not pickle and its xpub does."""
+    return _cached_deriver(xpub, family).derive_range(start, count)
+
+
+@lru_cache(maxsize=8)
+def _cached_deriver(xpub: str, family: Family) -> AddressDeriver:
+    return AddressDeriver(xpub, family)
 
 
 def _parse_account_key(xpub: str, family: Family, setting: str) -> Bip44:

@@ -8,7 +8,10 @@ HTTP routes and `register(runner, ctx, bus)` for its loops and consumers.
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import get_args
 
@@ -155,6 +158,9 @@ def build_service(settings: GatewaySettings) -> ServiceRunner:
             application_name=f"stablegate-{SERVICE}-background",
         )
     )
+    # One process derives address batches (spawned: no forked copy of this one's threads).
+    derivation = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    api.derivation_pool = background.derivation_pool = derivation
     bus = Bus(settings.bus, service=SERVICE)
     relay = OutboxRelay(background.db, bus)
     health = Health()
@@ -165,6 +171,11 @@ def build_service(settings: GatewaySettings) -> ServiceRunner:
     runner.on_shutdown(background.db.dispose)
     runner.on_shutdown(bus.close)
     runner.on_shutdown(api.pricing.close)
+
+    async def stop_derivation() -> None:
+        await asyncio.to_thread(derivation.shutdown, cancel_futures=True)
+
+    runner.on_shutdown(stop_derivation)
     runner.on_start(bus.connect)
 
     async def provision_pools() -> None:

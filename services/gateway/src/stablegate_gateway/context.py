@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -30,6 +31,10 @@ class GatewayContext:
     )
     # API key hash → who it is (`merchants.service`); shared by the context's copies.
     key_identities: KeyIdentities = field(default_factory=KeyIdentities, init=False, repr=False)
+    # Where address batches are derived: a process of its own in the running service
+    # (`app.build_service`), so the CPU-bound derivation never holds this process's GIL
+    # while requests wait; None (tests, CLI) derives in a thread.
+    derivation_pool: Executor | None = field(default=None, init=False, repr=False)
 
     def using(self, db: Database) -> GatewayContext:
         """The same context on another database handle (shares derivers, caches, pricing)."""

@@ -21,7 +21,7 @@ from stablegate_common.core.assets import Family, Network
 from stablegate_common.core.errors import InvalidRequest, ServiceUnavailable
 from stablegate_common.events import make_event
 from stablegate_common.events.contracts import AddressesProvisioned
-from stablegate_common.hd import AddressDeriver
+from stablegate_common.hd import AddressDeriver, derive_addresses
 from stablegate_gateway.addresses import repository
 from stablegate_gateway.addresses.models import DepositAddress
 from stablegate_gateway.context import GatewayContext
@@ -94,8 +94,14 @@ async def _derive_batch(session: AsyncSession, ctx: GatewayContext, deriver: Add
     """Derive, store and announce the next batch of the deriver's family (lock held)."""
     count = ctx.settings.gateway.address_pool_batch
     first = await repository.next_index(session, deriver.family)
-    # Derivation is CPU work; a thread keeps the event loop serving other requests.
-    addresses = await asyncio.to_thread(deriver.derive_range, first, count)
+    # Derivation is CPU work: off the event loop, in a process of its own where the
+    # service has one (a thread would hold the GIL for the requests' every I/O wake-up).
+    if ctx.derivation_pool is None:
+        addresses = await asyncio.to_thread(deriver.derive_range, first, count)
+    else:
+        addresses = await asyncio.get_running_loop().run_in_executor(
+            ctx.derivation_pool, derive_addresses, deriver.xpub, deriver.family, first, count
+        )
     await repository.insert_derived(session, deriver.family, first, addresses)
     payload = AddressesProvisioned(family=deriver.family, addresses=addresses, first_index=first)
     add_to_outbox(
