@@ -58,12 +58,10 @@ class BenchSuite:
         env = {**self.suite.env_for(spec), "LOG_LEVEL": "INFO"}
         for number in range(count):
             log_path = self.suite.log_dir / f"{name}-replica-{number + 1}.log"
-            process = subprocess.Popen(
-                [spec.command, "serve"],
-                env=env,
-                stdout=log_path.open("ab"),
-                stderr=subprocess.STDOUT,
-            )
+            with log_path.open("ab") as log:  # the child keeps its own copy of the handle
+                process = subprocess.Popen(
+                    [spec.command, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+                )
             self.replicas.setdefault(name, []).append(process)
             deadline = time.monotonic() + timeout
             while b"service started" not in log_path.read_bytes():

@@ -150,6 +150,10 @@ def build_service(settings: GatewaySettings) -> ServiceRunner:
     """The gateway process. API requests and background work (consumers, webhook workers,
     the relay, jobs) use two connection pools, so neither can starve the other."""
     api = build_context(settings)
+    # One process derives address batches (spawned: no forked copy of this one's threads);
+    # set before `using`, so the background context shares it.
+    derivation = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    api.derivation_pool = derivation
     background = api.using(
         Database(
             settings.database.model_copy(
@@ -158,9 +162,6 @@ def build_service(settings: GatewaySettings) -> ServiceRunner:
             application_name=f"stablegate-{SERVICE}-background",
         )
     )
-    # One process derives address batches (spawned: no forked copy of this one's threads).
-    derivation = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    api.derivation_pool = background.derivation_pool = derivation
     bus = Bus(settings.bus, service=SERVICE)
     relay = OutboxRelay(background.db, bus)
     health = Health()

@@ -95,13 +95,11 @@ async def _derive_batch(session: AsyncSession, ctx: GatewayContext, deriver: Add
     count = ctx.settings.gateway.address_pool_batch
     first = await repository.next_index(session, deriver.family)
     # Derivation is CPU work: off the event loop, in a process of its own where the
-    # service has one (a thread would hold the GIL for the requests' every I/O wake-up).
-    if ctx.derivation_pool is None:
-        addresses = await asyncio.to_thread(deriver.derive_range, first, count)
-    else:
-        addresses = await asyncio.get_running_loop().run_in_executor(
-            ctx.derivation_pool, derive_addresses, deriver.xpub, deriver.family, first, count
-        )
+    # service has one (a thread would hold the GIL for the requests' every I/O wake-up),
+    # else in the loop's default thread pool.
+    addresses = await asyncio.get_running_loop().run_in_executor(
+        ctx.derivation_pool, derive_addresses, deriver.xpub, deriver.family, first, count
+    )
     await repository.insert_derived(session, deriver.family, first, addresses)
     payload = AddressesProvisioned(family=deriver.family, addresses=addresses, first_index=first)
     add_to_outbox(

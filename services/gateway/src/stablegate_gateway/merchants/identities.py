@@ -43,6 +43,3 @@ class KeyIdentities:
         self._items.move_to_end(key_hash)
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)

@@ -6,7 +6,7 @@ well as in a session: authentication uses an autocommit connection (`Database.au
 
 from __future__ import annotations
 
-from sqlalchemy import Exists, Row, exists, select
+from sqlalchemy import Row, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from stablegate_gateway.merchants.models import ApiKey, Merchant
@@ -31,12 +31,9 @@ async def active_key_by_hash(
     return result.first()
 
 
-def key_is_active(key_id: str, merchant_id: str) -> Exists:
-    """The condition "this merchant's key exists and is not revoked", for a WHERE."""
-    return exists().where(
+async def is_active(conn: AsyncConnection | AsyncSession, key_id: str, merchant_id: str) -> bool:
+    """Whether this merchant's key exists and is not revoked."""
+    active = exists().where(
         ApiKey.id == key_id, ApiKey.merchant_id == merchant_id, ApiKey.revoked_at.is_(None)
     )
-
-
-async def is_active(conn: AsyncConnection | AsyncSession, key_id: str, merchant_id: str) -> bool:
-    return bool(await conn.scalar(select(key_is_active(key_id, merchant_id))))
+    return bool(await conn.scalar(select(active)))
