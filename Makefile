@@ -6,6 +6,9 @@ SHELL := /bin/bash
 PYTHON3 ?= python3
 BOOTSTRAP := $(PYTHON3) scripts/bootstrap.py
 UV ?= $(CURDIR)/.tools/uv/bin/uv
+# The machine's CA store, as pip (which installed uv) and git use, rather than uv's bundled
+# roots: behind a TLS-inspecting proxy only the machine's store knows the proxy's CA.
+export UV_SYSTEM_CERTS ?= 1
 PYTEST_ARGS ?=
 
 .PHONY: help install run demo test test-fast lint format ci validate-deploy devnet devnet-stop clean assets bench

@@ -151,8 +151,12 @@ def install() -> None:
     require(missing)  # the devnet's pinned anvil and solc come from npm
     if npm_deps_stale():
         say("npm ci --prefix devnet (the pinned anvil and solc)")
-        npm = ["npm", "ci", "--prefix", "devnet", "--no-audit", "--no-fund"]
-        if run(npm, cwd=ROOT).returncode != 0:
+        npm = ["npm", "ci", "--prefix", "devnet", "--no-audit", "--no-fund", "--no-update-notifier"]
+        # The machine's CA store (as for uv, see the Makefile), for npm and the packages'
+        # install scripts, which download the anvil and solc binaries.
+        options = os.environ.get("NODE_OPTIONS", "")
+        env = {**os.environ, "NODE_OPTIONS": f"{options} --use-openssl-ca".strip()}
+        if run(npm, cwd=ROOT, env=env).returncode != 0:
             raise Stop("npm ci --prefix devnet failed (see above)")
 
 
