@@ -282,23 +282,27 @@ def services_env() -> dict[str, str]:
     """The DATABASE_URL/RABBITMQ_URL to set (empty when the configured ones answer); starts
     with docker compose what does not answer, or stops saying how to get it."""
     configured = {k: os.environ.get(k) for k in ("DATABASE_URL", "RABBITMQ_URL")}
+    ours: dict[str, int] = {}  # compose service -> port, started by an earlier run
+    urls: dict[str, str] = {}
     if COMPOSE_STATE.exists() and not any(configured.values()):
-        # Started by an earlier run: use them again (and start them again after a reboot).
+        # Use them again (and start them again after a reboot) while Docker is there.
         compose = compose_command()
         if compose is not None and docker_engine_answers():
-            return compose_up(compose, json.loads(COMPOSE_STATE.read_text()))
-        COMPOSE_STATE.unlink()
-    urls = {
+            ours = json.loads(COMPOSE_STATE.read_text())
+            urls = compose_up(compose, ours)
+        else:
+            COMPOSE_STATE.unlink()
+    wanted = {
         "DATABASE_URL": configured["DATABASE_URL"] or DEFAULT_DATABASE_URL,
         "RABBITMQ_URL": configured["RABBITMQ_URL"] or DEFAULT_RABBITMQ_URL,
     }
     down: dict[str, tuple[str, int]] = {}  # compose service -> (host, port) not answering
     for service, (_, port, variable, _) in COMPOSE_SERVICES.items():
-        host, port = endpoint(urls[variable], port)
-        if not answers(host, port):
+        host, port = endpoint(wanted[variable], port)
+        if service not in ours and not answers(host, port):
             down[service] = (host, port)
     if not down:
-        return {}
+        return urls
     missing = [f"{COMPOSE_SERVICES[s][0]} ({h}:{p})" for s, (h, p) in down.items()]
     if any(host not in ("127.0.0.1", "localhost", "::1") for host, _ in down.values()):
         raise Stop(f"not answering: {' and '.join(missing)}; check DATABASE_URL/RABBITMQ_URL")
@@ -308,9 +312,9 @@ def services_env() -> dict[str, str]:
     ports = {service: port for service, (_, port) in down.items()}
     started = compose_up(compose, ports)
     if not any(configured.values()):
-        COMPOSE_STATE.write_text(json.dumps(ports))
+        COMPOSE_STATE.write_text(json.dumps({**ours, **ports}))
     # A URL the user set is theirs to keep; a default one becomes Compose's credentials.
-    return {k: v for k, v in started.items() if not configured[k]}
+    return {**urls, **{k: v for k, v in started.items() if not configured[k]}}
 
 
 def services(command: list[str]) -> None:

@@ -152,3 +152,99 @@ def test_the_suite_stops_at_once_without_its_services_or_docker() -> None:
     )
     assert "passed" not in output
     assert "hunter2" not in output
+
+
+# A stand-in for `docker` and `docker-compose`: the engine answers, `up -d` starts a
+# listener on each service's published port (read from the override file), every service
+# is healthy. Each call is logged, one line of argv per call.
+FAKE_DOCKER = r"""#!/usr/bin/env python3
+import os, re, subprocess, sys
+from pathlib import Path
+state = Path(os.environ["FAKE_DOCKER_DIR"])
+args = sys.argv[1:]
+with open(state / "calls.log", "a") as log:
+    print(" ".join([Path(sys.argv[0]).name, *args]), file=log)
+if Path(sys.argv[0]).name == "docker":
+    if args[:1] == ["info"]:
+        print("27.0.3"); sys.exit(0)
+    if args[:1] == ["inspect"]:
+        print("healthy"); sys.exit(0)
+    if args[:1] != ["compose"] or os.environ.get("FAKE_COMPOSE_V1"):
+        sys.exit(1)
+    args = args[1:]
+if args == ["version"]:
+    sys.exit(0)
+files = [args[i + 1] for i, a in enumerate(args) if a == "-f"]
+rest = [a for i, a in enumerate(args) if a != "-f" and (i == 0 or args[i - 1] != "-f")]
+if rest[:2] == ["up", "-d"]:
+    published = re.findall(r'127\.0\.0\.1:(\d+):\d+', Path(files[-1]).read_text())
+    for port in published:
+        listener = subprocess.Popen([sys.executable, "-c",
+            "import socket, time; s = socket.socket(); "
+            "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+            f"s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(60)"],
+            start_new_session=True)
+        with open(state / "pids", "a") as pids:
+            print(listener.pid, file=pids)
+    sys.exit(0)
+if rest[:2] == ["ps", "-q"]:
+    print(f"cid-{rest[2]}"); sys.exit(0)
+sys.exit(1)
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("compose", ["docker compose", "docker-compose"])
+def test_services_that_do_not_answer_are_started_with_docker_compose(
+    compose: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    for name in ("docker", "docker-compose"):
+        (fake_bin / name).write_text(FAKE_DOCKER)
+        (fake_bin / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}:/usr/bin:/bin")
+    monkeypatch.setenv("FAKE_DOCKER_DIR", str(tmp_path))
+    if compose == "docker-compose":
+        monkeypatch.setenv("FAKE_COMPOSE_V1", "1")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("RABBITMQ_URL", raising=False)
+    pg_port, mq_port = _free_port(), _free_port()
+    monkeypatch.setattr(
+        bootstrap, "DEFAULT_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
+    )
+    monkeypatch.setattr(
+        bootstrap, "DEFAULT_RABBITMQ_URL", f"amqp://guest:guest@127.0.0.1:{mq_port}/"
+    )
+    monkeypatch.setattr(bootstrap, "TOOLS", tmp_path / "tools")
+    monkeypatch.setattr(bootstrap, "COMPOSE_STATE", tmp_path / "tools" / "compose-services.json")
+    monkeypatch.setattr(bootstrap, "COMPOSE_OVERRIDE", tmp_path / "tools" / "compose.yml")
+    try:
+        env = bootstrap.services_env()
+        # The defaults were not answering: Compose's services, with Compose's credentials.
+        assert env == {
+            "DATABASE_URL": f"postgresql://stablegate:stablegate@127.0.0.1:{pg_port}/stablegate",
+            "RABBITMQ_URL": f"amqp://stablegate:stablegate@127.0.0.1:{mq_port}/",
+        }
+        calls = (tmp_path / "calls.log").read_text().splitlines()
+        override = bootstrap.COMPOSE_OVERRIDE
+        compose_file = f"-f {bootstrap.ROOT / 'docker-compose.yml'} -f {override}"
+        assert f"{compose} {compose_file} up -d postgres rabbitmq" in calls
+        assert f'ports: ["127.0.0.1:{pg_port}:5432"]' in override.read_text()
+        # The next run uses them again: the same `up -d` (a no-op for Compose while they
+        # run, a start after a reboot), with the credentials the state file remembers.
+        assert bootstrap.services_env() == env
+        calls = (tmp_path / "calls.log").read_text().splitlines()
+        ups = [call for call in calls if " up -d " in call]
+        assert ups == [f"{compose} {compose_file} up -d postgres rabbitmq"] * 2
+    finally:
+        pids = tmp_path / "pids"
+        for pid in pids.read_text().split() if pids.exists() else []:
+            os.kill(int(pid), 15)
