@@ -230,7 +230,7 @@ def compose_up(compose: list[str], ports: dict[str, int]) -> dict[str, str]:
         inner = COMPOSE_SERVICES[service][1]
         lines += [f"  {service}:", f'    ports: ["127.0.0.1:{port}:{inner}"]']
     COMPOSE_OVERRIDE.write_text("\n".join(lines) + "\n")
-    cmd = [*compose, "-f", str(ROOT / "docker-compose.yml"), "-f", str(COMPOSE_OVERRIDE)]
+    cmd = with_files(compose)
     names = " and ".join(COMPOSE_SERVICES[s][0] for s in ports)
     say(f"starting {names}: {' '.join(compose)} up -d {' '.join(ports)}")
     if run([*cmd, "up", "-d", *ports], cwd=ROOT).returncode != 0:
@@ -251,6 +251,10 @@ def compose_up(compose: list[str], ports: dict[str, int]) -> dict[str, str]:
     where = ", ".join(f"{COMPOSE_SERVICES[s][0]} on 127.0.0.1:{p}" for s, p in ports.items())
     say(f"ready: {where}")
     return {COMPOSE_SERVICES[s][2]: COMPOSE_SERVICES[s][3].format(port=p) for s, p in ports.items()}
+
+
+def with_files(compose: list[str]) -> list[str]:
+    return [*compose, "-f", str(ROOT / "docker-compose.yml"), "-f", str(COMPOSE_OVERRIDE)]
 
 
 def health(cmd: list[str], service: str) -> str:
@@ -285,13 +289,18 @@ def services_env() -> dict[str, str]:
     ours: dict[str, int] = {}  # compose service -> port, started by an earlier run
     urls: dict[str, str] = {}
     if COMPOSE_STATE.exists() and not any(configured.values()):
-        # Use them again (and start them again after a reboot) while Docker is there.
+        # Use them again while their containers exist (`docker compose down` ends that).
         compose = compose_command()
-        if compose is not None and docker_engine_answers():
-            ours = json.loads(COMPOSE_STATE.read_text())
-            urls = compose_up(compose, ours)
-        else:
+        ours = json.loads(COMPOSE_STATE.read_text())
+        if not (
+            compose is not None
+            and docker_engine_answers()
+            and all(health(with_files(compose), service) != "absent" for service in ours)
+        ):
             COMPOSE_STATE.unlink()
+            ours = {}
+        if compose is not None and ours:
+            urls = compose_up(compose, ours)
     wanted = {
         "DATABASE_URL": configured["DATABASE_URL"] or DEFAULT_DATABASE_URL,
         "RABBITMQ_URL": configured["RABBITMQ_URL"] or DEFAULT_RABBITMQ_URL,

@@ -188,7 +188,9 @@ if rest[:2] == ["up", "-d"]:
             print(listener.pid, file=pids)
     sys.exit(0)
 if rest[:2] == ["ps", "-q"]:
-    print(f"cid-{rest[2]}"); sys.exit(0)
+    if not (state / "down").exists():
+        print(f"cid-{rest[2]}")
+    sys.exit(0)
 sys.exit(1)
 """
 
@@ -244,6 +246,11 @@ def test_services_that_do_not_answer_are_started_with_docker_compose(
         calls = (tmp_path / "calls.log").read_text().splitlines()
         ups = [call for call in calls if " up -d " in call]
         assert ups == [f"{compose} {compose_file} up -d postgres rabbitmq"] * 2
+        # After `docker compose down` the state is forgotten: what answers is used as is
+        # (here the stand-in's listeners, at the default URLs).
+        (tmp_path / "down").touch()
+        assert bootstrap.services_env() == {}
+        assert not bootstrap.COMPOSE_STATE.exists()
     finally:
         pids = tmp_path / "pids"
         for pid in pids.read_text().split() if pids.exists() else []:
