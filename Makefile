@@ -1,6 +1,14 @@
 # Stablegate — the commands a newcomer needs are `make run` and `make test`.
+# scripts/bootstrap.py (stdlib only, run by the system python3) installs what is missing:
+# uv into .tools/ (used from there by absolute path), the Python packages, node/npm, the
+# test tools; and starts PostgreSQL and RabbitMQ with docker compose when they are not up.
 SHELL := /bin/bash
-UV ?= uv
+PYTHON3 ?= python3
+BOOTSTRAP := $(PYTHON3) scripts/bootstrap.py
+UV ?= $(CURDIR)/.tools/uv/bin/uv
+# The machine's CA store, as pip (which installed uv) and git use, rather than uv's bundled
+# roots: behind a TLS-inspecting proxy only the machine's store knows the proxy's CA.
+export UV_SYSTEM_CERTS ?= 1
 PYTEST_ARGS ?=
 
 .PHONY: help install run demo test test-fast lint format ci validate-deploy devnet devnet-stop clean assets bench
@@ -17,14 +25,13 @@ help:
 	@echo "make bench    the performance benchmarks (bench/; BENCH_ARGS=--quick for a smoke run)"
 
 install:
-	$(UV) sync --frozen
-	@if [ ! -d devnet/node_modules ] || [ devnet/package-lock.json -nt devnet/node_modules/.package-lock.json ]; then \
-		npm ci --prefix devnet --no-audit --no-fund; fi
+	@$(BOOTSTRAP) install
 
 # The venv's python directly, not `uv run`: make is then the supervisor's parent, and the
-# supervisor (bound to it with PR_SET_PDEATHSIG) stops every service when make dies.
+# supervisor (bound to it with PR_SET_PDEATHSIG) stops every service when make dies. The
+# bootstrap execs it once PostgreSQL and RabbitMQ answer, so make stays its parent.
 run: install
-	.venv/bin/python scripts/suite.py run
+	@$(BOOTSTRAP) services -- .venv/bin/python scripts/suite.py run
 
 demo: install
 	.venv/bin/python scripts/demo.py
@@ -33,13 +40,16 @@ devnet: install
 	$(UV) run python devnet/devnet.py start
 
 devnet-stop:
-	$(UV) run python devnet/devnet.py stop
+	.venv/bin/python devnet/devnet.py stop
 
+# Every tool the suite needs is checked (and installed where it can be) before pytest starts.
 test: install
-	$(UV) run pytest $(PYTEST_ARGS)
+	@$(BOOTSTRAP) tools test
+	@$(BOOTSTRAP) services -- $(UV) run pytest $(PYTEST_ARGS)
 
 test-fast: install
-	$(UV) run pytest -m "not slow" $(PYTEST_ARGS)
+	@$(BOOTSTRAP) tools test
+	@$(BOOTSTRAP) services -- $(UV) run pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(UV) run ruff check .
@@ -55,6 +65,7 @@ ci: lint validate-deploy test
 
 # Offline: docker-compose config, kustomize render + kubernetes-validate, promtool.
 validate-deploy: install
+	@$(BOOTSTRAP) tools deploy
 	UV=$(UV) bash deploy/validate.sh
 
 # The checkout's front-end files are vendored (committed), so installing and running need
