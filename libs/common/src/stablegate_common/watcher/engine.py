@@ -289,6 +289,14 @@ class WatcherEngine:
         addresses = {address for address, _ in due}
         self.watch_set |= addresses
         metrics.WATCHED_ADDRESSES.labels(self.name).set(len(self.watch_set))
+        if head < cursor:
+            # Blocks head+1 … cursor are not on this node (a lagging replica): searching
+            # up to the head and marking the addresses done would skip them for good.
+            log.info(
+                "backfill waits for the node to reach the cursor",
+                extra={"network": self.name, "head": head, "cursor": cursor},
+            )
+            return
         start = backfill_start(
             cursor,
             backfill_blocks=self.config.backfill_blocks,
@@ -297,9 +305,8 @@ class WatcherEngine:
             clock_skew=timedelta(seconds=self.config.clock_skew_seconds),
         )
         found: list[TokenTransfer] = []
-        last = min(cursor, head)  # a start block above the head leaves a cursor above it
-        if start <= last:
-            for chunk in split_range(BlockRange(start, last), self.window.size):
+        if start <= cursor:
+            for chunk in split_range(BlockRange(start, cursor), self.window.size):
                 transfers = await self._transfers(chunk, addresses)
                 found += [t for t in transfers if t.to_address in addresses]
         block_times = await self._verified_times(found)

@@ -1,0 +1,132 @@
+"""A load-balanced provider answers from replicas at different heights (issue 13, items 1
+and 2): a replica behind the cursor, or one that lacks the newest blocks and returns no
+logs for them while another replica serves their headers. No payment may be skipped.
+
+The replica is the real anvil behind a transport that answers some calls from a lagging
+view of it, as a replica that has not imported the newest blocks yet would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import select
+
+from stablegate_common.chains.evm import EvmClient
+from stablegate_common.chains.jsonrpc import Call, JsonRpcTransport, rpc_error
+from stablegate_common.core.assets import Network
+from stablegate_common.db import Database
+from stablegate_common.watcher.models import ScanCursor, WatchedAddress
+from tests.fixtures.anvil import AnvilChain, fresh_address
+from tests.fixtures.watcher import (
+    EngineFactory,
+    announce,
+    scan_to_head,
+    transfer_rows,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+class LaggingReplicas(JsonRpcTransport):
+    """anvil, except that some answers come from a replica that has blocks up to
+    `behind_at` only: the head when `head_lags`, range log queries when `logs_lag` (logs of
+    newer blocks are missing), block-hash log queries when `hash_queries_lag` (EIP-234: an
+    error for a block it does not have). Everything else is the synced replica's answer."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.behind_at: int | None = None
+        self.head_lags = False
+        self.logs_lag = False
+        self.hash_queries_lag = False
+        self.hash_queries: list[str] = []
+
+    async def call(self, method: str, params: Sequence[Any]) -> Any:
+        if self.behind_at is None:
+            return await super().call(method, params)
+        if method == "eth_blockNumber" and self.head_lags:
+            return hex(self.behind_at)
+        if method == "eth_getLogs" and "blockHash" in params[0]:
+            return await self._logs_by_hash(params[0], self.behind_at)
+        result = await super().call(method, params)
+        if method == "eth_getLogs" and self.logs_lag:
+            return [log for log in result if int(log["blockNumber"], 16) <= self.behind_at]
+        return result
+
+    async def batch(self, calls: Sequence[Call]) -> list[Any]:
+        if self.behind_at is None or not any(m in _LAGGING for m, _ in calls):
+            return await super().batch(calls)
+        return [await self.call(method, params) for method, params in calls]
+
+    async def _logs_by_hash(self, query: dict[str, Any], behind_at: int) -> Any:
+        self.hash_queries.append(query["blockHash"])
+        block = await super().call("eth_getBlockByHash", [query["blockHash"], False])
+        if self.hash_queries_lag and int(block["number"], 16) > behind_at:
+            raise rpc_error({"code": -32000, "message": "unknown block"}, "eth_getLogs")
+        return await super().call("eth_getLogs", [query])
+
+
+_LAGGING = {"eth_blockNumber", "eth_getLogs"}
+
+
+def _client(anvil: AnvilChain) -> tuple[EvmClient, LaggingReplicas]:
+    client = EvmClient(anvil.rpc_url, timeout_seconds=5)
+    replicas = LaggingReplicas(anvil.rpc_url)
+    client._rpc = replicas  # the transport is the client's only way to the node
+    return client, replicas
+
+
+def _metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, {"network": "ethereum", **labels}) or 0.0
+
+
+async def _cursor(db: Database) -> int:
+    async with db.sessions() as session:
+        value = await session.scalar(select(ScanCursor.last_scanned_block))
+    assert value is not None
+    return int(value)
+
+
+async def _backfilled(db: Database, address: str) -> bool:
+    async with db.sessions() as session:
+        row = await session.get(WatchedAddress, address)
+    assert row is not None
+    return row.backfilled_at is not None
+
+
+async def test_backfill_waits_for_a_node_behind_the_cursor(
+    isolated_anvil: AnvilChain, make_engine: EngineFactory, watcher_db: Database, network: Network
+) -> None:
+    """Item 1: blocks head+1 … cursor cannot be searched on a node that lacks them, so the
+    address must not be marked backfilled until they were."""
+    anvil = isolated_anvil
+    client, replicas = _client(anvil)
+    engine = await make_engine(client=client)
+    try:
+        await engine.resume()
+        await scan_to_head(engine)
+        before_payment = await anvil.block_number()
+        deposit = fresh_address()
+        tx_hash = await anvil.transfer(anvil.usdt, deposit, 4_000_000)
+        await anvil.mine(1)
+        await scan_to_head(engine)  # scanned while nobody watched the address
+        assert await _cursor(watcher_db) == before_payment + 2
+
+        await announce(watcher_db, network, [deposit], at=datetime.now(UTC) - timedelta(hours=1))
+        replicas.behind_at, replicas.head_lags = before_payment, True
+        assert await engine.tick() is False  # the node is behind: nothing to scan
+        assert not await _backfilled(watcher_db, deposit)
+
+        replicas.behind_at = None
+        await scan_to_head(engine)
+    finally:
+        await client.close()
+
+    [row] = await transfer_rows(watcher_db)
+    assert (row.tx_hash, row.to_address) == (tx_hash, deposit)
+    assert await _backfilled(watcher_db, deposit)
