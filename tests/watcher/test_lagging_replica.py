@@ -25,6 +25,7 @@ from tests.fixtures.anvil import AnvilChain, fresh_address
 from tests.fixtures.watcher import (
     EngineFactory,
     announce,
+    queued_events,
     scan_to_head,
     transfer_rows,
 )
@@ -130,3 +131,73 @@ async def test_backfill_waits_for_a_node_behind_the_cursor(
     [row] = await transfer_rows(watcher_db)
     assert (row.tx_hash, row.to_address) == (tx_hash, deposit)
     assert await _backfilled(watcher_db, deposit)
+
+
+async def test_logs_missing_from_a_lagging_replica_are_retried_not_skipped(
+    isolated_anvil: AnvilChain, make_engine: EngineFactory, watcher_db: Database, network: Network
+) -> None:
+    """Item 2: headers from a synced replica, logs from one that lacks the newest blocks
+    (it answers [] for them, and an error when asked by block hash): the window is read
+    again until the logs are there, and the cursor never passes the payment unseen."""
+    anvil = isolated_anvil
+    client, replicas = _client(anvil)
+    engine = await make_engine(client=client)
+    deposit = fresh_address()
+    try:
+        await engine.resume()
+        await announce(watcher_db, network, [deposit])
+        await scan_to_head(engine)  # the address is watched and backfilled
+        synced_to = await anvil.block_number()
+        rejected = _metric("stablegate_watcher_rejected_windows_total", reason="logs_missing")
+
+        replicas.behind_at, replicas.logs_lag, replicas.hash_queries_lag = synced_to, True, True
+        tx_hash = await anvil.transfer(anvil.usdt, deposit, 6_000_000)
+        await anvil.mine(1)
+        for _ in range(3):
+            assert await engine.tick() is False  # dropped: read it again after a pause
+        assert await _cursor(watcher_db) == synced_to
+        assert await transfer_rows(watcher_db) == []
+        assert (
+            _metric("stablegate_watcher_rejected_windows_total", reason="logs_missing")
+            == rejected + 3
+        )
+
+        replicas.behind_at = None  # the replica caught up
+        await scan_to_head(engine)
+    finally:
+        await client.close()
+
+    [row] = await transfer_rows(watcher_db)
+    assert (row.tx_hash, row.to_address, row.amount) == (tx_hash, deposit, 6_000_000)
+    [event] = await queued_events(watcher_db, "transfer.detected")
+    assert event.data["tx_hash"] == tx_hash
+
+
+async def test_logs_missing_from_a_range_query_are_read_by_block_hash(
+    isolated_anvil: AnvilChain, make_engine: EngineFactory, watcher_db: Database, network: Network
+) -> None:
+    """The range query came from a lagging replica, the block-hash query from one that has
+    the block: its logs are taken from there, in the same tick. Blocks whose bloom says no
+    registered token logged a Transfer cost no extra query."""
+    anvil = isolated_anvil
+    client, replicas = _client(anvil)
+    engine = await make_engine(client=client)
+    deposit = fresh_address()
+    try:
+        await engine.resume()
+        await announce(watcher_db, network, [deposit])
+        await scan_to_head(engine)
+        synced_to = await anvil.block_number()
+
+        replicas.behind_at, replicas.logs_lag = synced_to, True
+        tx_hash = await anvil.transfer(anvil.usdc, deposit, 7_000)
+        block = int((await anvil.receipt(tx_hash))["blockNumber"], 16)
+        await anvil.mine(2)  # empty blocks: their blooms are empty
+        await scan_to_head(engine)
+        assert await _cursor(watcher_db) == block + 2
+        assert replicas.hash_queries == [await anvil.block_hash(block)]
+    finally:
+        await client.close()
+
+    [row] = await transfer_rows(watcher_db)
+    assert (row.tx_hash, row.block_number, row.amount) == (tx_hash, block, 7_000)

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stablegate_common.bus import add_many_to_outbox, add_to_outbox
 from stablegate_common.chains import (
     BlockHeader,
+    BlockLogsSource,
     ChainClient,
     ChainError,
     ChainUnavailable,
@@ -39,10 +40,12 @@ from stablegate_common.chains import (
     RangeTooLarge,
     RecipientFilter,
     TokenTransfer,
+    TransferLogs,
 )
+from stablegate_common.chains.bloom import TransferBloom
 from stablegate_common.core.assets import Network
 from stablegate_common.db import Database
-from stablegate_common.watcher import metrics, repository
+from stablegate_common.watcher import logcheck, metrics, repository
 from stablegate_common.watcher.config import EngineConfig
 from stablegate_common.watcher.events import head_event, transfer_event
 from stablegate_common.watcher.planning import (
@@ -107,6 +110,8 @@ class WatcherEngine:
         self._last_finalized: int | None = None
         self._finality = client if isinstance(client, FinalizedHeadSource) else None
         self._filtering = client if isinstance(client, RecipientFilter) else None
+        self._block_logs = client if isinstance(client, BlockLogsSource) else None
+        self._bloom: TransferBloom | None = None  # built for the first header with a bloom
         self._published: tuple[int, int] | None = None
         self._head_time: tuple[int, datetime] | None = None  # the head block's, once read
 
@@ -307,7 +312,7 @@ class WatcherEngine:
         found: list[TokenTransfer] = []
         if start <= cursor:
             for chunk in split_range(BlockRange(start, cursor), self.window.size):
-                transfers = await self._transfers(chunk, addresses)
+                transfers = (await self._transfers(chunk, addresses)).transfers
                 found += [t for t in transfers if t.to_address in addresses]
         block_times = await self._verified_times(found)
         if block_times is None:
@@ -350,19 +355,24 @@ class WatcherEngine:
 
     # -- reading a window --------------------------------------------------------------
 
-    async def _transfers(
-        self, blocks: BlockRange, recipients: Container[str]
-    ) -> list[TokenTransfer]:
+    async def _transfers(self, blocks: BlockRange, recipients: Container[str]) -> TransferLogs:
         """Transfer logs of the registered tokens, only those to `recipients` when the
-        client can filter (callers filter again); shrinks the window when refused."""
+        client can filter (callers filter again); shrinks the window when refused.
+        `blocks` of the answer is empty when the client cannot tell them."""
         contracts = list(self.tokens)
         try:
-            if self._filtering is not None:
+            if self._block_logs is not None:
+                logs = await self._block_logs.transfer_logs(
+                    blocks.first, blocks.last, contracts, recipients
+                )
+            elif self._filtering is not None:
                 transfers = await self._filtering.transfers_to(
                     blocks.first, blocks.last, contracts, recipients
                 )
+                logs = TransferLogs(transfers, {})
             else:
                 transfers = await self.client.transfers(blocks.first, blocks.last, contracts)
+                logs = TransferLogs(transfers, {})
         except RangeTooLarge as exc:
             self.window.shrink(limit=exc.max_block_range)
             metrics.WINDOW_BLOCKS.labels(self.name).set(self.window.size)
@@ -372,7 +382,9 @@ class WatcherEngine:
             metrics.WINDOW_BLOCKS.labels(self.name).set(self.window.size)
             raise
         # The client filters by contract already; a look-alike must never pass anyway.
-        return [t for t in transfers if t.token_contract in self.tokens]
+        return TransferLogs(
+            [t for t in logs.transfers if t.token_contract in self.tokens], logs.blocks
+        )
 
     async def _read(self, window: BlockRange, top: tuple[int, str] | None) -> Scan | None:
         # Headers first, logs second: logs of a chain that changed after the headers were
@@ -386,15 +398,38 @@ class WatcherEngine:
             raise
         # Only the logs to watched addresses are checked against the headers: a changed
         # block holding none of them leaves a stale hash for the next reorg check.
-        transfers = await self._transfers(window, self.watch_set)
-        problem = _inconsistency(window, headers, transfers, top)
+        logs = await self._transfers(window, self.watch_set)
+        problem = _inconsistency(window, headers, logs.transfers, top)
         if problem is not None:
             self._reject(*problem)
+            return None
+        try:
+            transfers = await self._complete(headers, logs)
+        except logcheck.LogsMissing as exc:
+            self._reject("logs_missing", exc.block)
             return None
         self.window.success()
         metrics.WINDOW_BLOCKS.labels(self.name).set(self.window.size)
         kept = [t for t in transfers if t.to_address in self.watch_set]
         return Scan(window, headers, kept)
+
+    async def _complete(
+        self, headers: Sequence[BlockHeader], logs: TransferLogs
+    ) -> list[TokenTransfer]:
+        """The logs, checked against the headers' blooms where the chain has them."""
+        if self._block_logs is None or headers[0].logs_bloom is None:
+            return logs.transfers
+        if self._bloom is None:
+            self._bloom = TransferBloom(list(self.tokens))
+        return await logcheck.complete(
+            self._block_logs,
+            self.name,
+            headers,
+            logs,
+            bloom=self._bloom,
+            contracts=list(self.tokens),
+            recipients=self.watch_set,
+        )
 
     def _reject(self, reason: str, block: int) -> None:
         metrics.REJECTED_WINDOWS.labels(self.name, reason).inc()

@@ -58,3 +58,9 @@ BACKFILLED_ADDRESSES = Counter(
     "Newly watched addresses searched for in blocks scanned before they were announced",
     ["network"],
 )
+LOG_CHECKS = Counter(
+    "stablegate_watcher_log_checks_total",
+    "Blocks whose bloom promised Transfer logs that the log query did not return, by what "
+    "the block-hash query found (recovered, missing: window read again, bloom_false_positive)",
+    ["network", "outcome"],
+)
