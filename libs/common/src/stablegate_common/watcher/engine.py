@@ -3,7 +3,9 @@
 One `tick()` (research chains.md §1.3):
 1. read the head, then check the stored block hashes against the chain from the top down;
    on a reorg, revert the transfers of the dropped blocks, forget their hashes and move
-   the cursor back to the common ancestor (one transaction);
+   the cursor back to the common ancestor (one transaction); below a reorg deeper than
+   the kept hashes the ancestor is unknown, so the scan restarts `deep_reorg_rescan_blocks`
+   further down, where the new fork may have paid a watched address;
 2. search the already scanned blocks for addresses that were announced since the last
    tick (backfill), so a payment made before the watcher heard of its address is found;
 3. read the next window of headers and Transfer logs of the registered tokens, and drop
@@ -73,8 +75,11 @@ class ChainIdMismatch(Exception):
 
 @dataclass(frozen=True)
 class Fork:
-    ancestor: int  # last block both chains share; the cursor goes back to it
+    ancestor: int  # last block both chains share; transfers above it are reverted
     deep: bool  # deeper than the kept hashes: ancestor is a guess below the oldest kept
+    # Where the cursor goes back to: the ancestor, or for a deep reorg a configured depth
+    # below the guess, since the new fork may add transfers to blocks nobody kept hashes of.
+    rescan_from: int
 
 
 @dataclass(frozen=True)
@@ -214,18 +219,19 @@ class WatcherEngine:
             return False
         depth = cursor - fork.ancestor
         async with self.db.transaction() as session:
-            await repository.move_cursor(session, self.name, expected=cursor, to=fork.ancestor)
+            await repository.move_cursor(session, self.name, expected=cursor, to=fork.rescan_from)
             reverted = await repository.revert_transfers(session, self.name, above=fork.ancestor)
-            await repository.drop_hashes(session, above=fork.ancestor)
+            await repository.drop_hashes(session, above=fork.rescan_from)
             await self._queue(session, reverted)
         self._last_head = None
         metrics.REORGS.labels(self.name).inc()
         metrics.REORG_DEPTH.labels(self.name).observe(depth)
         metrics.TRANSFERS.labels(self.name, "reverted").inc(len(reverted))
-        metrics.SCANNED_BLOCK.labels(self.name).set(max(fork.ancestor, 0))
+        metrics.SCANNED_BLOCK.labels(self.name).set(max(fork.rescan_from, 0))
         details = {
             "network": self.name,
             "ancestor": fork.ancestor,
+            "rescan_from": fork.rescan_from + 1,
             "depth": depth,
             "reverted": len(reverted),
         }
@@ -256,8 +262,11 @@ class WatcherEngine:
             if match == top:
                 return None
             if match is not None:
-                return Fork(ancestor=match, deep=False)
-        return Fork(ancestor=await self._deep_ancestor(stored[-1][0]), deep=True)
+                return Fork(ancestor=match, deep=False, rescan_from=match)
+        oldest = stored[-1][0]
+        ancestor = await self._deep_ancestor(oldest)
+        below = max(-1, oldest - 1 - self.config.deep_reorg_rescan_blocks)
+        return Fork(ancestor=ancestor, deep=True, rescan_from=min(ancestor, below))
 
     async def _deep_ancestor(self, oldest_kept: int) -> int:
         """Where to rescan from after a reorg deeper than the kept hashes.

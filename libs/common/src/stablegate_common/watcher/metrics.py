@@ -34,7 +34,8 @@ TRANSFERS = Counter(
 REORGS = Counter("stablegate_watcher_reorgs_total", "Reorgs under the cursor", ["network"])
 DEEP_REORGS = Counter(
     "stablegate_watcher_deep_reorgs_total",
-    "Reorgs deeper than the kept block hashes (rescanned from the oldest kept block)",
+    "Reorgs deeper than the kept block hashes (rescanned from WATCHER_DEEP_REORG_RESCAN_BLOCKS "
+    "below the oldest kept block)",
     ["network"],
 )
 REORG_DEPTH = Histogram(
