@@ -579,3 +579,32 @@ async def test_block_transfers_reads_a_block_by_hash_and_refuses_an_unknown_one(
     # EIP-234: a node without the block answers an error, never [] (the check relies on it).
     with pytest.raises(ChainError, match="unknown block"):
         await client.block_transfers(["0x" + "ab" * 32], [anvil.usdt], None)
+
+
+@pytest.mark.parametrize(
+    ("bloom", "expected"),
+    [
+        ("absent", None),  # the completeness check is off for that header
+        ("0x" + "00" * 255 + "01", b"\x00" * 255 + b"\x01"),
+        ("0x" + "00" * 255, ChainError),  # short
+        ("0x" + "zz" * 256, ChainError),
+        (7, ChainError),
+    ],
+)
+async def test_a_header_logs_bloom_is_256_bytes_or_refused(
+    node: ScriptedNode, bloom: object, expected: bytes | type[ChainError] | None
+) -> None:
+    async def with_bloom(batch: Any) -> Reply:
+        block = _block(int(batch[0]["params"][0], 16))
+        if bloom != "absent":
+            block["logsBloom"] = bloom
+        return 200, [{"jsonrpc": "2.0", "id": batch[0]["id"], "result": block}]
+
+    node.script = with_bloom
+    async with EvmClient(node.url) as evm:
+        if expected is ChainError:
+            with pytest.raises(ChainError, match="logsBloom"):
+                await evm.headers([5])
+        else:
+            [header] = await evm.headers([5])
+            assert header.logs_bloom == expected

@@ -201,3 +201,40 @@ async def test_logs_missing_from_a_range_query_are_read_by_block_hash(
 
     [row] = await transfer_rows(watcher_db)
     assert (row.tx_hash, row.block_number, row.amount) == (tx_hash, block, 7_000)
+
+
+async def test_backfill_retries_logs_missing_from_a_lagging_replica(
+    isolated_anvil: AnvilChain, make_engine: EngineFactory, watcher_db: Database, network: Network
+) -> None:
+    """The head is right but the backfill's log query lands on a replica that lacks the
+    newest blocks: the address stays due until its blocks were really searched."""
+    anvil = isolated_anvil
+    client, replicas = _client(anvil)
+    engine = await make_engine(client=client)
+    try:
+        await engine.resume()
+        await scan_to_head(engine)
+        before_payment = await anvil.block_number()
+        deposit = fresh_address()
+        tx_hash = await anvil.transfer(anvil.usdt, deposit, 5_500_000)
+        await anvil.mine(1)
+        await scan_to_head(engine)  # scanned while nobody watched the address
+
+        await announce(watcher_db, network, [deposit], at=datetime.now(UTC) - timedelta(hours=1))
+        replicas.behind_at, replicas.logs_lag, replicas.hash_queries_lag = (
+            before_payment,
+            True,
+            True,
+        )
+        await engine.tick()
+        assert not await _backfilled(watcher_db, deposit)
+        assert await transfer_rows(watcher_db) == []
+
+        replicas.behind_at = None
+        await scan_to_head(engine)
+    finally:
+        await client.close()
+
+    [row] = await transfer_rows(watcher_db)
+    assert (row.tx_hash, row.to_address) == (tx_hash, deposit)
+    assert await _backfilled(watcher_db, deposit)

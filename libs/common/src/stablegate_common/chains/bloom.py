@@ -16,9 +16,7 @@ from collections.abc import Sequence
 
 from eth_utils.crypto import keccak
 
-from stablegate_common.chains.evm import TRANSFER_TOPIC
-
-BLOOM_BYTES = 256
+from stablegate_common.chains.evm import BLOOM_BYTES, TRANSFER_TOPIC
 
 Probe = tuple[tuple[int, int], ...]  # (byte index, bit mask) for each of the three bits
 

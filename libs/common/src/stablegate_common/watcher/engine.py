@@ -321,8 +321,10 @@ class WatcherEngine:
         found: list[TokenTransfer] = []
         if start <= cursor:
             for chunk in split_range(BlockRange(start, cursor), self.window.size):
-                transfers = (await self._transfers(chunk, addresses)).transfers
-                found += [t for t in transfers if t.to_address in addresses]
+                transfers = await self._search(chunk, addresses)
+                if transfers is None:
+                    return  # not marked: searched again next tick
+                found += transfers
         block_times = await self._verified_times(found)
         if block_times is None:
             return
@@ -345,6 +347,21 @@ class WatcherEngine:
                 "found": len(found),
             },
         )
+
+    async def _search(self, blocks: BlockRange, addresses: set[str]) -> list[TokenTransfer] | None:
+        """Transfers to `addresses` in `blocks`; None when the node lacks some of their logs
+        (a lagging replica answered), checked as a scan window is."""
+        if self._block_logs is None:
+            transfers = (await self._transfers(blocks, addresses)).transfers
+        else:
+            headers = await self.client.headers(list(blocks.numbers()))
+            logs = await self._transfers(blocks, addresses)
+            try:
+                transfers = await self._complete(headers, logs, addresses)
+            except logcheck.LogsMissing as exc:
+                self._reject("backfill_logs_missing", exc.block)
+                return None
+        return [t for t in transfers if t.to_address in addresses]
 
     async def _verified_times(self, found: list[TokenTransfer]) -> dict[int, datetime] | None:
         """Block timestamps of backfilled transfers, or None when a log's block is no
@@ -413,7 +430,7 @@ class WatcherEngine:
             self._reject(*problem)
             return None
         try:
-            transfers = await self._complete(headers, logs)
+            transfers = await self._complete(headers, logs, self.watch_set)
         except logcheck.LogsMissing as exc:
             self._reject("logs_missing", exc.block)
             return None
@@ -423,7 +440,7 @@ class WatcherEngine:
         return Scan(window, headers, kept)
 
     async def _complete(
-        self, headers: Sequence[BlockHeader], logs: TransferLogs
+        self, headers: Sequence[BlockHeader], logs: TransferLogs, recipients: Container[str]
     ) -> list[TokenTransfer]:
         """The logs, checked against the headers' blooms where the chain has them."""
         if self._block_logs is None or headers[0].logs_bloom is None:
@@ -437,13 +454,14 @@ class WatcherEngine:
             logs,
             bloom=self._bloom,
             contracts=list(self.tokens),
-            recipients=self.watch_set,
+            recipients=recipients,
         )
 
     def _reject(self, reason: str, block: int) -> None:
         metrics.REJECTED_WINDOWS.labels(self.name, reason).inc()
         log.warning(
-            "chain changed while reading, retrying",
+            "window dropped (the chain changed while it was read, or the node lacks its "
+            "logs), reading it again",
             extra={"network": self.name, "reason": reason, "block": block},
         )
 
