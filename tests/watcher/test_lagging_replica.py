@@ -238,3 +238,48 @@ async def test_backfill_retries_logs_missing_from_a_lagging_replica(
     [row] = await transfer_rows(watcher_db)
     assert (row.tx_hash, row.to_address) == (tx_hash, deposit)
     assert await _backfilled(watcher_db, deposit)
+
+
+async def test_a_bloom_false_positive_costs_one_query_and_no_retry(
+    isolated_anvil: AnvilChain, make_engine: EngineFactory, watcher_db: Database, network: Network
+) -> None:
+    """USDT emits an Approval and a look-alike emits a Transfer in one block: its bloom has
+    the USDT address and the Transfer topic, yet no registered token logged a Transfer.
+    The block-hash query says so, and the window is recorded, not read again."""
+    anvil = isolated_anvil
+    engine = await make_engine()
+    await engine.resume()
+    await scan_to_head(engine)
+    false_positives = _metric("stablegate_watcher_log_checks_total", outcome="bloom_false_positive")
+    rejected = _metric("stablegate_watcher_rejected_windows_total", reason="logs_missing")
+    await anvil.set_automine(False)
+    try:
+        approve = anvil.call_request(
+            anvil.accounts[1], anvil.usdt, "approve(address,uint256)", fresh_address(), 5
+        )
+        await anvil.rpc("eth_sendTransaction", approve)
+        await anvil.rpc(
+            "eth_sendTransaction",
+            anvil.call_request(
+                anvil.accounts[9],
+                anvil.lookalike,
+                "fakeTransfer(address,address,uint256)",
+                anvil.accounts[1],
+                fresh_address(),
+                5,
+            ),
+        )
+        await anvil.mine(1)
+    finally:
+        await anvil.set_automine(True)
+    block = await anvil.block_number()
+    raw = await anvil.rpc("eth_getBlockByNumber", hex(block), False)
+    assert len(raw["transactions"]) == 2
+
+    await scan_to_head(engine)
+    assert await _cursor(watcher_db) == block
+    assert (
+        _metric("stablegate_watcher_log_checks_total", outcome="bloom_false_positive")
+        == false_positives + 1
+    )
+    assert _metric("stablegate_watcher_rejected_windows_total", reason="logs_missing") == rejected
