@@ -22,6 +22,7 @@ from stablegate_common.chains import (
     RangeTooLarge,
     TokenTransfer,
 )
+from stablegate_common.chains.bloom import TransferBloom
 from stablegate_common.chains.evm import TRANSFER_TOPIC, EvmClient
 from tests.fixtures.anvil import AnvilChain, fresh_address
 
@@ -528,3 +529,82 @@ async def test_node_metadata_must_be_valid_but_contract_data_may_be_junk(
         assert len(node.requests) == asked
     assert node.requests[0]["params"][0]["address"] == [contract]
     assert node.requests[0]["params"][0]["topics"] == [TRANSFER_TOPIC]
+
+
+# --- completeness of log answers (issue 13, item 2) ------------------------------------
+
+APPROVAL_TOPIC = "0x8c5be1e5ebec7d5bd14f71427d1e84f3dd0314c0f7b2291e5b200ac8c7c3b925"
+
+
+async def test_headers_carry_a_logs_bloom_that_shows_the_token_transfer(
+    anvil: AnvilChain, client: EvmClient
+) -> None:
+    tx_hash = await anvil.transfer(anvil.usdt, fresh_address(), 1)
+    block = await _block_of(anvil, tx_hash)
+    await anvil.mine(1)
+    with_transfer, empty = await client.headers([block, block + 1])
+    raw = await anvil.rpc("eth_getBlockByNumber", hex(block), False)
+    assert with_transfer.logs_bloom is not None
+    assert empty.logs_bloom is not None
+    assert "0x" + with_transfer.logs_bloom.hex() == raw["logsBloom"].lower()
+
+    assert TransferBloom([anvil.usdc, anvil.usdt]).may_contain(with_transfer.logs_bloom)
+    assert not TransferBloom([anvil.lookalike]).may_contain(with_transfer.logs_bloom)
+    assert not TransferBloom([anvil.usdt], APPROVAL_TOPIC).may_contain(with_transfer.logs_bloom)
+    assert not TransferBloom([anvil.usdt]).may_contain(empty.logs_bloom)
+
+
+async def test_transfer_logs_name_every_block_that_logged_recipients_aside(
+    anvil: AnvilChain, client: EvmClient
+) -> None:
+    tx_hash = await anvil.transfer(anvil.usdt, fresh_address(), 2)
+    block = await _block_of(anvil, tx_hash)
+    logs = await client.transfer_logs(block, block, [anvil.usdt], {fresh_address()})
+    assert logs.transfers == []
+    assert logs.blocks == {block: await anvil.block_hash(block)}
+
+
+async def test_block_transfers_reads_a_block_by_hash_and_refuses_an_unknown_one(
+    anvil: AnvilChain, client: EvmClient
+) -> None:
+    deposit = fresh_address()
+    tx_hash = await anvil.transfer(anvil.usdc, deposit, 3)
+    block = await _block_of(anvil, tx_hash)
+    found = await client.block_transfers(
+        [await anvil.block_hash(block)], [anvil.usdt, anvil.usdc], {deposit}
+    )
+    assert [(t.tx_hash, t.block_number, t.amount_base_units) for t in found] == [
+        (tx_hash, block, 3)
+    ]
+    # EIP-234: a node without the block answers an error, never [] (the check relies on it).
+    with pytest.raises(ChainError, match="unknown block"):
+        await client.block_transfers(["0x" + "ab" * 32], [anvil.usdt], None)
+
+
+@pytest.mark.parametrize(
+    ("bloom", "expected"),
+    [
+        ("absent", None),  # the completeness check is off for that header
+        ("0x" + "00" * 255 + "01", b"\x00" * 255 + b"\x01"),
+        ("0x" + "00" * 255, ChainError),  # short
+        ("0x" + "zz" * 256, ChainError),
+        (7, ChainError),
+    ],
+)
+async def test_a_header_logs_bloom_is_256_bytes_or_refused(
+    node: ScriptedNode, bloom: object, expected: bytes | type[ChainError] | None
+) -> None:
+    async def with_bloom(batch: Any) -> Reply:
+        block = _block(int(batch[0]["params"][0], 16))
+        if bloom != "absent":
+            block["logsBloom"] = bloom
+        return 200, [{"jsonrpc": "2.0", "id": batch[0]["id"], "result": block}]
+
+    node.script = with_bloom
+    async with EvmClient(node.url) as evm:
+        if expected is ChainError:
+            with pytest.raises(ChainError, match="logsBloom"):
+                await evm.headers([5])
+        else:
+            [header] = await evm.headers([5])
+            assert header.logs_bloom == expected

@@ -12,7 +12,7 @@ import pytest_asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stablegate_common.chains import RecipientFilter, TokenTransfer
+from stablegate_common.chains import RecipientFilter, TransferLogs
 from stablegate_common.chains.evm import TRANSFER_TOPIC, EvmClient, decode_transfers
 from stablegate_common.db import Database
 from tests.fixtures.anvil import AnvilChain, fresh_address
@@ -138,21 +138,16 @@ class CountingClient(EvmClient):
         super().__init__(rpc_url)
         self.asked: list[Container[str] | None] = []
 
-    async def transfers(
-        self, from_block: int, to_block: int, contracts: Sequence[str]
-    ) -> list[TokenTransfer]:
-        self.asked.append(None)
-        return await super().transfers(from_block, to_block, contracts)
-
-    async def transfers_to(
+    async def transfer_logs(
         self,
         from_block: int,
         to_block: int,
         contracts: Sequence[str],
-        recipients: Container[str],
-    ) -> list[TokenTransfer]:
+        recipients: Container[str] | None,
+    ) -> TransferLogs:
+        # Every log query of the client (transfers, transfers_to) goes through here.
         self.asked.append(recipients)
-        return await super().transfers_to(from_block, to_block, contracts, recipients)
+        return await super().transfer_logs(from_block, to_block, contracts, recipients)
 
 
 async def test_the_engine_asks_for_its_watch_set_only(

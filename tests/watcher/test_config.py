@@ -66,3 +66,11 @@ def test_service_settings_nest_the_watcher_concern(monkeypatch: pytest.MonkeyPat
     assert settings.watcher.poll_interval_seconds == 0.25
     assert settings.watcher.start_block == 19_000_000
     assert (NETWORK, DEFAULT_SCHEMA) == ("ethereum", "watcher_ethereum")
+
+
+def test_deep_reorg_rescan_depth_defaults_to_1000_blocks_and_is_tunable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert WatcherSettings().engine_config(ETHEREUM).deep_reorg_rescan_blocks == 1000
+    monkeypatch.setenv("WATCHER_DEEP_REORG_RESCAN_BLOCKS", "250")
+    assert WatcherSettings().engine_config(ETHEREUM).deep_reorg_rescan_blocks == 250

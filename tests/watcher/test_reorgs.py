@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from stablegate_common.chains import TokenTransfer
+from stablegate_common.chains import TransferLogs
 from stablegate_common.chains.evm import EvmClient
 from stablegate_common.core.assets import Network
 from stablegate_common.db import Database
@@ -131,7 +131,13 @@ async def test_a_confirmed_transfer_is_reverted_by_a_reorg_deeper_than_the_kept_
 ) -> None:
     anvil = isolated_anvil
     await anvil.mine(5)  # the reorg below must stay above the fixture's snapshot
-    engine = await make_engine(reorg_window=CONFIRMATIONS, window_blocks=2, max_window_blocks=2)
+    # No extra rescan depth: the cursor goes exactly below the replaced transfer's block.
+    engine = await make_engine(
+        reorg_window=CONFIRMATIONS,
+        window_blocks=2,
+        max_window_blocks=2,
+        deep_reorg_rescan_blocks=0,
+    )
     await engine.resume()
     deposit = fresh_address()
     await announce(watcher_db, network, [deposit])
@@ -203,21 +209,16 @@ class ReorgWhileReading(EvmClient):
             self.fired = True
             await self.anvil.reorg(1, [(self.replacement, 0)])
 
-    async def transfers(
-        self, from_block: int, to_block: int, contracts: Sequence[str]
-    ) -> list[TokenTransfer]:
-        await self._reorg_once()
-        return await super().transfers(from_block, to_block, contracts)
-
-    async def transfers_to(
+    async def transfer_logs(
         self,
         from_block: int,
         to_block: int,
         contracts: Sequence[str],
-        recipients: Container[str],
-    ) -> list[TokenTransfer]:
+        recipients: Container[str] | None,
+    ) -> TransferLogs:
+        # Every log query of the client (transfers, transfers_to) goes through here.
         await self._reorg_once()
-        return await super().transfers_to(from_block, to_block, contracts, recipients)
+        return await super().transfer_logs(from_block, to_block, contracts, recipients)
 
 
 async def test_a_window_read_across_a_reorg_is_dropped_and_read_again(
@@ -254,3 +255,37 @@ async def test_a_window_read_across_a_reorg_is_dropped_and_read_again(
     assert (row.token_contract, row.amount) == (anvil.usdc.lower(), 777)
     assert row.tx_hash != dropped
     assert row.block_hash == await anvil.block_hash(row.block_number)
+
+
+async def test_a_reorg_deeper_than_the_kept_hashes_rescans_the_blocks_below_them(
+    isolated_anvil: AnvilChain, make_engine: EngineFactory, watcher_db: Database, network: Network
+) -> None:
+    """The new fork pays a watched address in a block below the oldest kept hash, where
+    no recorded transfer marks the change: the rescan must reach it (issue 13, item 3)."""
+    anvil = isolated_anvil
+    await anvil.mine(5)  # the reorg below must stay above the fixture's snapshot
+    engine = await make_engine(
+        reorg_window=CONFIRMATIONS,
+        window_blocks=2,
+        max_window_blocks=2,
+        deep_reorg_rescan_blocks=16,
+    )
+    await engine.resume()
+    deposit = fresh_address()
+    await announce(watcher_db, network, [deposit])
+    await anvil.mine(10)
+    await scan_to_head(engine)
+    head = await anvil.block_number()
+    deep_before = _metric("stablegate_watcher_deep_reorgs_total")
+
+    payment = anvil.call_request(
+        anvil.accounts[1], anvil.usdt, "transfer(address,uint256)", deposit, 8_100_000
+    )
+    await anvil.reorg(10, [(payment, 0)])  # into block head-9, far below the 3 kept hashes
+    await scan_to_head(engine)
+
+    assert _metric("stablegate_watcher_deep_reorgs_total") == deep_before + 1
+    [row] = await transfer_rows(watcher_db)
+    assert (row.to_address, row.amount, row.block_number) == (deposit, 8_100_000, head - 9)
+    assert row.block_hash == await anvil.block_hash(head - 9)
+    assert await _cursor(watcher_db) == head

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from stablegate_common.chains import RangeTooLarge, TokenTransfer
+from stablegate_common.chains import RangeTooLarge, TransferLogs
 from stablegate_common.chains.evm import EvmClient
 from stablegate_common.core.assets import Network
 from stablegate_common.db import Database
@@ -202,21 +202,16 @@ class RangeLimited(EvmClient):
                 max_block_range=self.max_blocks if self.state_limit else None,
             )
 
-    async def transfers(
-        self, from_block: int, to_block: int, contracts: Sequence[str]
-    ) -> list[TokenTransfer]:
-        self._check(from_block, to_block)
-        return await super().transfers(from_block, to_block, contracts)
-
-    async def transfers_to(
+    async def transfer_logs(
         self,
         from_block: int,
         to_block: int,
         contracts: Sequence[str],
-        recipients: Container[str],
-    ) -> list[TokenTransfer]:
+        recipients: Container[str] | None,
+    ) -> TransferLogs:
+        # Every log query of the client (transfers, transfers_to) goes through here.
         self._check(from_block, to_block)
-        return await super().transfers_to(from_block, to_block, contracts, recipients)
+        return await super().transfer_logs(from_block, to_block, contracts, recipients)
 
 
 @pytest.mark.parametrize("state_limit", [False, True], ids=["unstated", "stated"])

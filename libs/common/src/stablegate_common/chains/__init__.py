@@ -3,6 +3,7 @@ its implementations (`evm.EvmClient` for Ethereum and BSC, `tron.TronClient` for
 
 from stablegate_common.chains.base import (
     BlockHeader,
+    BlockLogsSource,
     BlockNotFound,
     ChainClient,
     ChainError,
@@ -11,10 +12,12 @@ from stablegate_common.chains.base import (
     RangeTooLarge,
     RecipientFilter,
     TokenTransfer,
+    TransferLogs,
 )
 
 __all__ = [
     "BlockHeader",
+    "BlockLogsSource",
     "BlockNotFound",
     "ChainClient",
     "ChainError",
@@ -23,4 +26,5 @@ __all__ = [
     "RangeTooLarge",
     "RecipientFilter",
     "TokenTransfer",
+    "TransferLogs",
 ]

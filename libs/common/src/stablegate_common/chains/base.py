@@ -5,7 +5,7 @@ client translates its library's and node's failures into these exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -17,6 +17,9 @@ class BlockHeader:
     hash: str
     parent_hash: str
     timestamp: datetime  # timezone-aware UTC
+    # EVM's 256-byte `logsBloom`; None on a chain without blooms (Tron). The engine checks
+    # a window's logs against it: a replica that lacks a block returns no logs for it.
+    logs_bloom: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,16 @@ class TokenTransfer:
     from_address: str
     to_address: str
     amount_base_units: int
+
+
+@dataclass(frozen=True)
+class TransferLogs:
+    """The answer to a log query over a block range: the transfers (to the recipients
+    asked for), and every block that returned a Transfer log of the contracts at all,
+    recipients aside, with the block hash the logs carried."""
+
+    transfers: list[TokenTransfer]
+    blocks: Mapping[int, str]
 
 
 class ChainError(Exception):
@@ -158,4 +171,31 @@ class RecipientFilter(Protocol):
         recipients: Container[str],
     ) -> list[TokenTransfer]:
         """`transfers(...)` to `recipients` (canonical addresses) only."""
+        ...
+
+
+@runtime_checkable
+class BlockLogsSource(Protocol):
+    """A client that can show which blocks a log query covered and read one block's logs
+    by its hash (EIP-234), so the engine can tell "no transfers" from "the node that
+    answered lacks the block" (the EVM client; headers carry `logs_bloom`)."""
+
+    async def transfer_logs(
+        self,
+        from_block: int,
+        to_block: int,
+        contracts: Sequence[str],
+        recipients: Container[str] | None,
+    ) -> TransferLogs:
+        """`transfers(...)` (to `recipients` only, unless None) and the blocks logs came from."""
+        ...
+
+    async def block_transfers(
+        self,
+        block_hashes: Sequence[str],
+        contracts: Sequence[str],
+        recipients: Container[str] | None,
+    ) -> list[TokenTransfer]:
+        """Transfer logs of `contracts` in exactly these blocks, by block and log index.
+        Raises ChainError when the node does not have one of them (it must not answer [])."""
         ...

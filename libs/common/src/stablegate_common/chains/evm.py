@@ -18,7 +18,13 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
-from stablegate_common.chains.base import BlockHeader, BlockNotFound, ChainError, TokenTransfer
+from stablegate_common.chains.base import (
+    BlockHeader,
+    BlockNotFound,
+    ChainError,
+    TokenTransfer,
+    TransferLogs,
+)
 from stablegate_common.chains.jsonrpc import Call, JsonRpcTransport
 from stablegate_common.core.addresses import canonical_address
 
@@ -30,6 +36,7 @@ _HASH = re.compile(r"^0x[0-9a-f]{64}$")
 _ADDRESS_TOPIC = re.compile(r"^0x0{24}([0-9a-f]{40})$")
 _WORD = re.compile(r"^0x[0-9a-f]{64}$")
 _QUANTITY = re.compile(r"^0x[0-9a-fA-F]{1,64}$")
+BLOOM_BYTES = 256
 _ORDER = attrgetter("block_number", "log_index")
 
 
@@ -105,7 +112,7 @@ class EvmClient:
     async def transfers(
         self, from_block: int, to_block: int, contracts: Sequence[str]
     ) -> list[TokenTransfer]:
-        return await self._transfers(from_block, to_block, contracts, None)
+        return (await self.transfer_logs(from_block, to_block, contracts, None)).transfers
 
     async def transfers_to(
         self,
@@ -115,31 +122,59 @@ class EvmClient:
         recipients: Container[str],
     ) -> list[TokenTransfer]:
         """`transfers` to `recipients` only: the other logs are never decoded."""
-        return await self._transfers(from_block, to_block, contracts, recipients)
+        return (await self.transfer_logs(from_block, to_block, contracts, recipients)).transfers
 
-    async def _transfers(
+    async def transfer_logs(
         self,
         from_block: int,
         to_block: int,
         contracts: Sequence[str],
         recipients: Container[str] | None,
-    ) -> list[TokenTransfer]:
+    ) -> TransferLogs:
+        """Transfers (to `recipients` when given) and the blocks any Transfer log came from."""
         allowed = sorted({canonical_address("evm", c) for c in contracts})
         # An empty address list means "every contract" to eth_getLogs: that must never
         # happen, or look-alike tokens would be reported. Nodes also disagree on
         # from > to (anvil: [], java-tron: error), so neither reaches the node.
         if not allowed or from_block > to_block:
-            return []
+            return TransferLogs([], {})
         query = {
             "fromBlock": hex(from_block),
             "toBlock": hex(to_block),
             "address": allowed,
             "topics": [TRANSFER_TOPIC],
         }
-        logs = await self._rpc.call("eth_getLogs", [query])
-        if not isinstance(logs, list):
-            raise ChainError(f"eth_getLogs: expected a list, got {type(logs).__name__}")
-        return decode_transfers(logs, frozenset(allowed), recipients)
+        logs = _log_list(await self._rpc.call("eth_getLogs", [query]))
+        return TransferLogs(
+            decode_transfers(logs, frozenset(allowed), recipients), _log_blocks(logs)
+        )
+
+    async def block_transfers(
+        self,
+        block_hashes: Sequence[str],
+        contracts: Sequence[str],
+        recipients: Container[str] | None,
+    ) -> list[TokenTransfer]:
+        """Transfer logs in exactly these blocks: `eth_getLogs` by `blockHash` (EIP-234),
+        one JSON-RPC batch. A node without the block answers an error, never []."""
+        allowed = sorted({canonical_address("evm", c) for c in contracts})
+        if not allowed or not block_hashes:
+            return []
+        calls: list[Call] = [
+            ("eth_getLogs", [{"blockHash": h, "address": allowed, "topics": [TRANSFER_TOPIC]}])
+            for h in block_hashes
+        ]
+        found: list[TokenTransfer] = []
+        for block_hash, result in zip(block_hashes, await self._rpc.batch(calls), strict=True):
+            for transfer in decode_transfers(_log_list(result), frozenset(allowed), recipients):
+                if transfer.block_hash != block_hash.lower():
+                    raise ChainError(
+                        f"eth_getLogs by blockHash {block_hash}: a log of block "
+                        f"{transfer.block_hash} came back"
+                    )
+                found.append(transfer)
+        found.sort(key=_ORDER)
+        return found
 
     async def token_balance(self, contract: str, address: str, block: int | None = None) -> int:
         """`balanceOf(address)` at `block` (latest when None)."""
@@ -218,7 +253,41 @@ def _header(block: Any, number: int) -> BlockHeader:
         hash=_hash(block.get("hash"), "block.hash"),
         parent_hash=_hash(block.get("parentHash"), "block.parentHash"),
         timestamp=datetime.fromtimestamp(_quantity(block.get("timestamp"), "timestamp"), tz=UTC),
+        logs_bloom=_bloom(block.get("logsBloom"), number),
     )
+
+
+def _bloom(value: Any, number: int) -> bytes | None:
+    if value is None:
+        return None  # a node that leaves it out only disables the completeness check
+    try:
+        bloom = bytes.fromhex(value[2:]) if isinstance(value, str) and value[:2] == "0x" else b""
+    except ValueError:
+        bloom = b""
+    if len(bloom) != BLOOM_BYTES:
+        raise ChainError(f"block {number}: logsBloom is not 256 bytes of hex: {value!r}")
+    return bloom
+
+
+def _log_list(result: Any) -> list[Any]:
+    if not isinstance(result, list):
+        raise ChainError(f"eth_getLogs: expected a list, got {type(result).__name__}")
+    return result
+
+
+def _log_blocks(logs: Sequence[Any]) -> dict[int, str]:
+    """Block number → hash of every block among `logs`. Read from the raw strings of the
+    distinct blocks only: a window of 10,000 logs has a few hundred blocks at most."""
+    pairs = {
+        (log.get("blockNumber"), log.get("blockHash")) for log in logs if isinstance(log, dict)
+    }
+    blocks: dict[int, str] = {}
+    for number, block_hash in pairs:
+        # Two hashes for one height (a mixed answer): keep neither, so the block is checked.
+        n = _quantity(number, "log.blockNumber")
+        h = _hash(block_hash, "log.blockHash")
+        blocks[n] = h if blocks.get(n, h) == h else ""
+    return blocks
 
 
 def decode_transfers(

@@ -34,6 +34,11 @@ class WatcherSettings(BaseSettings):
     backfill_blocks: int = Field(
         1000, ge=0, description="how far below the cursor a newly watched address is rescanned"
     )
+    deep_reorg_rescan_blocks: int = Field(
+        1000,
+        ge=0,
+        description="after a reorg deeper than the kept hashes, rescan this far below them",
+    )
     confirmations: int | None = Field(None, ge=1, description="override the registry's depth")
     stale_seconds: float = Field(60.0, gt=0, description="not ready after this long without a scan")
     clock_skew_seconds: float = Field(
@@ -67,6 +72,7 @@ class WatcherSettings(BaseSettings):
             max_window_blocks=self.max_window_blocks,
             reorg_window=reorg_window,
             backfill_blocks=self.backfill_blocks,
+            deep_reorg_rescan_blocks=self.deep_reorg_rescan_blocks,
             start_block=self.start_block,
             start_blocks_back=self.start_blocks_back,
             stale_seconds=self.stale_seconds,
@@ -103,6 +109,9 @@ class EngineConfig:
     # After a reorg deeper than the kept hashes, recorded transfers this far below the
     # oldest kept hash are checked against the chain.
     deep_reorg_blocks: int = 10_000
+    # After a reorg deeper than the kept hashes, the scan restarts this many blocks below
+    # the oldest kept one (or below the lowest recorded transfer the reorg replaced).
+    deep_reorg_rescan_blocks: int = 1000
     # At most this many newly announced addresses are backfilled per tick.
     backfill_batch: int = 1000
 
@@ -111,5 +120,7 @@ class EngineConfig:
             raise ValueError("confirmations must be at least 1")
         if self.reorg_window < self.confirmations:
             raise ValueError("reorg_window must be at least the confirmation depth")
+        if self.deep_reorg_rescan_blocks < 0:
+            raise ValueError("deep_reorg_rescan_blocks must not be negative")
         if not 1 <= self.window_blocks <= self.max_window_blocks:
             raise ValueError("need 1 <= window_blocks <= max_window_blocks")

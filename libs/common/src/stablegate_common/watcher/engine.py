@@ -3,7 +3,9 @@
 One `tick()` (research chains.md §1.3):
 1. read the head, then check the stored block hashes against the chain from the top down;
    on a reorg, revert the transfers of the dropped blocks, forget their hashes and move
-   the cursor back to the common ancestor (one transaction);
+   the cursor back to the common ancestor (one transaction); below a reorg deeper than
+   the kept hashes the ancestor is unknown, so the scan restarts `deep_reorg_rescan_blocks`
+   further down, where the new fork may have paid a watched address;
 2. search the already scanned blocks for addresses that were announced since the last
    tick (backfill), so a payment made before the watcher heard of its address is found;
 3. read the next window of headers and Transfer logs of the registered tokens, and drop
@@ -32,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stablegate_common.bus import add_many_to_outbox, add_to_outbox
 from stablegate_common.chains import (
     BlockHeader,
+    BlockLogsSource,
     ChainClient,
     ChainError,
     ChainUnavailable,
@@ -39,10 +42,12 @@ from stablegate_common.chains import (
     RangeTooLarge,
     RecipientFilter,
     TokenTransfer,
+    TransferLogs,
 )
+from stablegate_common.chains.bloom import TransferBloom
 from stablegate_common.core.assets import Network
 from stablegate_common.db import Database
-from stablegate_common.watcher import metrics, repository
+from stablegate_common.watcher import logcheck, metrics, repository
 from stablegate_common.watcher.config import EngineConfig
 from stablegate_common.watcher.events import head_event, transfer_event
 from stablegate_common.watcher.planning import (
@@ -70,8 +75,11 @@ class ChainIdMismatch(Exception):
 
 @dataclass(frozen=True)
 class Fork:
-    ancestor: int  # last block both chains share; the cursor goes back to it
+    ancestor: int  # last block both chains share; transfers above it are reverted
     deep: bool  # deeper than the kept hashes: ancestor is a guess below the oldest kept
+    # Where the cursor goes back to: the ancestor, or for a deep reorg a configured depth
+    # below the guess, since the new fork may add transfers to blocks nobody kept hashes of.
+    rescan_from: int
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,8 @@ class WatcherEngine:
         self._last_finalized: int | None = None
         self._finality = client if isinstance(client, FinalizedHeadSource) else None
         self._filtering = client if isinstance(client, RecipientFilter) else None
+        self._block_logs = client if isinstance(client, BlockLogsSource) else None
+        self._bloom: TransferBloom | None = None  # built for the first header with a bloom
         self._published: tuple[int, int] | None = None
         self._head_time: tuple[int, datetime] | None = None  # the head block's, once read
 
@@ -209,18 +219,19 @@ class WatcherEngine:
             return False
         depth = cursor - fork.ancestor
         async with self.db.transaction() as session:
-            await repository.move_cursor(session, self.name, expected=cursor, to=fork.ancestor)
+            await repository.move_cursor(session, self.name, expected=cursor, to=fork.rescan_from)
             reverted = await repository.revert_transfers(session, self.name, above=fork.ancestor)
-            await repository.drop_hashes(session, above=fork.ancestor)
+            await repository.drop_hashes(session, above=fork.rescan_from)
             await self._queue(session, reverted)
         self._last_head = None
         metrics.REORGS.labels(self.name).inc()
         metrics.REORG_DEPTH.labels(self.name).observe(depth)
         metrics.TRANSFERS.labels(self.name, "reverted").inc(len(reverted))
-        metrics.SCANNED_BLOCK.labels(self.name).set(max(fork.ancestor, 0))
+        metrics.SCANNED_BLOCK.labels(self.name).set(max(fork.rescan_from, 0))
         details = {
             "network": self.name,
             "ancestor": fork.ancestor,
+            "rescan_from": fork.rescan_from + 1,
             "depth": depth,
             "reverted": len(reverted),
         }
@@ -251,8 +262,11 @@ class WatcherEngine:
             if match == top:
                 return None
             if match is not None:
-                return Fork(ancestor=match, deep=False)
-        return Fork(ancestor=await self._deep_ancestor(stored[-1][0]), deep=True)
+                return Fork(ancestor=match, deep=False, rescan_from=match)
+        oldest = stored[-1][0]
+        ancestor = await self._deep_ancestor(oldest)
+        below = max(-1, oldest - 1 - self.config.deep_reorg_rescan_blocks)
+        return Fork(ancestor=ancestor, deep=True, rescan_from=min(ancestor, below))
 
     async def _deep_ancestor(self, oldest_kept: int) -> int:
         """Where to rescan from after a reorg deeper than the kept hashes.
@@ -289,6 +303,14 @@ class WatcherEngine:
         addresses = {address for address, _ in due}
         self.watch_set |= addresses
         metrics.WATCHED_ADDRESSES.labels(self.name).set(len(self.watch_set))
+        if head < cursor:
+            # Blocks head+1 … cursor are not on this node (a lagging replica): searching
+            # up to the head and marking the addresses done would skip them for good.
+            log.info(
+                "backfill waits for the node to reach the cursor",
+                extra={"network": self.name, "head": head, "cursor": cursor},
+            )
+            return
         start = backfill_start(
             cursor,
             backfill_blocks=self.config.backfill_blocks,
@@ -297,11 +319,12 @@ class WatcherEngine:
             clock_skew=timedelta(seconds=self.config.clock_skew_seconds),
         )
         found: list[TokenTransfer] = []
-        last = min(cursor, head)  # a start block above the head leaves a cursor above it
-        if start <= last:
-            for chunk in split_range(BlockRange(start, last), self.window.size):
-                transfers = await self._transfers(chunk, addresses)
-                found += [t for t in transfers if t.to_address in addresses]
+        if start <= cursor:
+            for chunk in split_range(BlockRange(start, cursor), self.window.size):
+                transfers = await self._search(chunk, addresses)
+                if transfers is None:
+                    return  # not marked: searched again next tick
+                found += transfers
         block_times = await self._verified_times(found)
         if block_times is None:
             return
@@ -325,6 +348,21 @@ class WatcherEngine:
             },
         )
 
+    async def _search(self, blocks: BlockRange, addresses: set[str]) -> list[TokenTransfer] | None:
+        """Transfers to `addresses` in `blocks`; None when the node lacks some of their logs
+        (a lagging replica answered), checked as a scan window is."""
+        if self._block_logs is None:
+            transfers = (await self._transfers(blocks, addresses)).transfers
+        else:
+            headers = await self.client.headers(list(blocks.numbers()))
+            logs = await self._transfers(blocks, addresses)
+            try:
+                transfers = await self._complete(headers, logs, addresses)
+            except logcheck.LogsMissing as exc:
+                self._reject("backfill_logs_missing", exc.block)
+                return None
+        return [t for t in transfers if t.to_address in addresses]
+
     async def _verified_times(self, found: list[TokenTransfer]) -> dict[int, datetime] | None:
         """Block timestamps of backfilled transfers, or None when a log's block is no
         longer canonical (the next tick's reorg check rolls it back first)."""
@@ -343,19 +381,24 @@ class WatcherEngine:
 
     # -- reading a window --------------------------------------------------------------
 
-    async def _transfers(
-        self, blocks: BlockRange, recipients: Container[str]
-    ) -> list[TokenTransfer]:
+    async def _transfers(self, blocks: BlockRange, recipients: Container[str]) -> TransferLogs:
         """Transfer logs of the registered tokens, only those to `recipients` when the
-        client can filter (callers filter again); shrinks the window when refused."""
+        client can filter (callers filter again); shrinks the window when refused.
+        `blocks` of the answer is empty when the client cannot tell them."""
         contracts = list(self.tokens)
         try:
-            if self._filtering is not None:
+            if self._block_logs is not None:
+                logs = await self._block_logs.transfer_logs(
+                    blocks.first, blocks.last, contracts, recipients
+                )
+            elif self._filtering is not None:
                 transfers = await self._filtering.transfers_to(
                     blocks.first, blocks.last, contracts, recipients
                 )
+                logs = TransferLogs(transfers, {})
             else:
                 transfers = await self.client.transfers(blocks.first, blocks.last, contracts)
+                logs = TransferLogs(transfers, {})
         except RangeTooLarge as exc:
             self.window.shrink(limit=exc.max_block_range)
             metrics.WINDOW_BLOCKS.labels(self.name).set(self.window.size)
@@ -365,7 +408,9 @@ class WatcherEngine:
             metrics.WINDOW_BLOCKS.labels(self.name).set(self.window.size)
             raise
         # The client filters by contract already; a look-alike must never pass anyway.
-        return [t for t in transfers if t.token_contract in self.tokens]
+        return TransferLogs(
+            [t for t in logs.transfers if t.token_contract in self.tokens], logs.blocks
+        )
 
     async def _read(self, window: BlockRange, top: tuple[int, str] | None) -> Scan | None:
         # Headers first, logs second: logs of a chain that changed after the headers were
@@ -379,20 +424,44 @@ class WatcherEngine:
             raise
         # Only the logs to watched addresses are checked against the headers: a changed
         # block holding none of them leaves a stale hash for the next reorg check.
-        transfers = await self._transfers(window, self.watch_set)
-        problem = _inconsistency(window, headers, transfers, top)
+        logs = await self._transfers(window, self.watch_set)
+        problem = _inconsistency(window, headers, logs.transfers, top)
         if problem is not None:
             self._reject(*problem)
+            return None
+        try:
+            transfers = await self._complete(headers, logs, self.watch_set)
+        except logcheck.LogsMissing as exc:
+            self._reject("logs_missing", exc.block)
             return None
         self.window.success()
         metrics.WINDOW_BLOCKS.labels(self.name).set(self.window.size)
         kept = [t for t in transfers if t.to_address in self.watch_set]
         return Scan(window, headers, kept)
 
+    async def _complete(
+        self, headers: Sequence[BlockHeader], logs: TransferLogs, recipients: Container[str]
+    ) -> list[TokenTransfer]:
+        """The logs, checked against the headers' blooms where the chain has them."""
+        if self._block_logs is None or headers[0].logs_bloom is None:
+            return logs.transfers
+        if self._bloom is None:
+            self._bloom = TransferBloom(list(self.tokens))
+        return await logcheck.complete(
+            self._block_logs,
+            self.name,
+            headers,
+            logs,
+            bloom=self._bloom,
+            contracts=list(self.tokens),
+            recipients=recipients,
+        )
+
     def _reject(self, reason: str, block: int) -> None:
         metrics.REJECTED_WINDOWS.labels(self.name, reason).inc()
         log.warning(
-            "chain changed while reading, retrying",
+            "window dropped (the chain changed while it was read, or the node lacks its "
+            "logs), reading it again",
             extra={"network": self.name, "reason": reason, "block": block},
         )
 

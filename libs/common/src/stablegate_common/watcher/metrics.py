@@ -34,7 +34,8 @@ TRANSFERS = Counter(
 REORGS = Counter("stablegate_watcher_reorgs_total", "Reorgs under the cursor", ["network"])
 DEEP_REORGS = Counter(
     "stablegate_watcher_deep_reorgs_total",
-    "Reorgs deeper than the kept block hashes (rescanned from the oldest kept block)",
+    "Reorgs deeper than the kept block hashes (rescanned from WATCHER_DEEP_REORG_RESCAN_BLOCKS "
+    "below the oldest kept block)",
     ["network"],
 )
 REORG_DEPTH = Histogram(
@@ -57,4 +58,10 @@ BACKFILLED_ADDRESSES = Counter(
     "stablegate_watcher_backfilled_addresses_total",
     "Newly watched addresses searched for in blocks scanned before they were announced",
     ["network"],
+)
+LOG_CHECKS = Counter(
+    "stablegate_watcher_log_checks_total",
+    "Blocks whose bloom promised Transfer logs that the log query did not return, by what "
+    "the block-hash query found (recovered, missing: window read again, bloom_false_positive)",
+    ["network", "outcome"],
 )
