@@ -191,6 +191,10 @@ _RECORD = text(
         CAST(:ignore_reason AS text[]), CAST(:confirmations AS integer[])
     ) AS r
     ON CONFLICT (network, tx_hash, log_index) DO UPDATE SET
+        token_contract = excluded.token_contract,
+        from_address = excluded.from_address,
+        to_address = excluded.to_address,
+        amount = excluded.amount,
         status = excluded.status,
         ignore_reason = excluded.ignore_reason,
         block_number = excluded.block_number,
@@ -219,7 +223,9 @@ async def record_transfers(
     order (block, then log index).
 
     A transfer already recorded is left alone, except one that a reorg reverted: seen
-    again on the canonical chain, it returns to pending with the next sequence number.
+    again on the canonical chain, it returns to pending with the next sequence number and
+    takes every fact the chain shows now (a re-executed transaction can emit another
+    token, sender, recipient or amount at the same log index).
     Zero-value transfers are stored as ignored (address poisoning, DESIGN.md §2).
     """
     if not transfers:
