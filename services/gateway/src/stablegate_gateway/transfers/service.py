@@ -82,24 +82,29 @@ class Outcome(StrEnum):
     MISDIRECTED = "misdirected"  # held by an intent, but another token or network
 
 
-def intent_events(before: RowStatus | None, after: RowStatus, amount: int) -> list[IntentEvent]:
+def intent_events(
+    before: RowStatus | None, after: RowStatus, amount: int, *, mined_in_time: bool
+) -> list[IntentEvent]:
     """What moving a counted transfer from `before` (None: never counted) to `after`
-    means for its intent."""
+    means for its intent; `mined_in_time`: its block is older than the intent's expiry."""
     counted = None if before == "reverted" else before
     match (counted, after):
         case (None, "pending"):
-            return [TransferSeen(amount)]
+            return [TransferSeen(amount, mined_in_time)]
         case (None, "confirmed"):
-            return [TransferConfirmed(amount, was_seen=False)]
+            return [TransferConfirmed(amount, was_seen=False, mined_in_time=mined_in_time)]
         case ("pending", "confirmed"):
-            return [TransferConfirmed(amount)]
+            return [TransferConfirmed(amount, mined_in_time=mined_in_time)]
         case ("pending", "reverted"):
             return [TransferReverted(amount, was_confirmed=False)]
         case ("confirmed", "reverted"):
             return [TransferReverted(amount, was_confirmed=True)]
         case ("confirmed", "pending"):
             # Reorged out and mined again in a block that is not final yet.
-            return [TransferReverted(amount, was_confirmed=True), TransferSeen(amount)]
+            return [
+                TransferReverted(amount, was_confirmed=True),
+                TransferSeen(amount, mined_in_time),
+            ]
     return []
 
 
@@ -191,7 +196,12 @@ async def _apply_to_intent(
     after = ROW_STATUS[fact.state]
     misdirected = misdirection(kind)
     if misdirected is None:
-        events = intent_events(counted_before, after, fact.fields.amount_base_units)
+        events = intent_events(
+            counted_before,
+            after,
+            fact.fields.amount_base_units,
+            mined_in_time=mined_before_expiry(ctx, fact, intent),
+        )
     else:
         # Another token or network: shown with the intent and flagged, never counted.
         _log_not_counted(fact, kind, is_new)
@@ -204,6 +214,13 @@ async def _apply_to_intent(
     if misdirected is not None:
         return _done(fact, Outcome.MISDIRECTED)
     return _done(fact, Outcome.COUNTED if changed else Outcome.UPDATED)
+
+
+def mined_before_expiry(ctx: GatewayContext, fact: ChainTransfer, intent: PaymentIntent) -> bool:
+    """Chain time, not processing time, says whether a payment was in time: its block is
+    older than the expiry, with the same allowance for block clocks as attribution."""
+    skew = timedelta(seconds=ctx.settings.gateway.attribution_skew_seconds)
+    return fact.fields.block_timestamp < intent.expires_at + skew
 
 
 def _check_depth(ctx: GatewayContext, fact: ChainTransfer) -> None:
