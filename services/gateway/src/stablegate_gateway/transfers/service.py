@@ -8,8 +8,10 @@ Three guards make one credit per transfer: the consumer's inbox (same event id),
 sequence (older news is ignored) and the unique (network, tx_hash, log_index).
 
 Attribution is by destination address and time, never by sender: the transfer belongs
-to the intent that holds its `to_address` (allocated or cooling) and was created before
-the transfer's block, give or take a small skew. It counts when it is the intent's token
+to the intent that holds its `to_address` (allocated or cooling), was created before
+the transfer's block, give or take a small skew, and got the address before the
+gateway first recorded the transfer (a recycled address never inherits an earlier
+payment). It counts when it is the intent's token
 on the intent's network; another registered token (`wrong_asset`) or the same EVM
 address on the other EVM network (`wrong_network`) is attached to the intent and flags
 it for a person, without counting. Nothing matches → the transfer is kept as
@@ -25,7 +27,7 @@ from enum import StrEnum
 from typing import Literal
 
 from prometheus_client import Counter
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.core.addresses import canonical_address
@@ -151,7 +153,8 @@ async def apply_chain_transfer(
     counted_before = _row_status(row.status) if row is not None else None
     if intent_id is None and registered:
         # Unsolicited so far: the intent may be visible now (a late-committed creation).
-        intent_id = await attribute(session, ctx, fact)
+        first_recorded = row.detected_at if row is not None else now
+        intent_id = await attribute(session, ctx, fact, first_recorded=first_recorded)
         counted_before = None
     intent = await lock_intent(session, intent_id) if intent_id is not None else None
     row = _upsert_row(session, row, fact, intent_id, now)
@@ -253,8 +256,17 @@ def misdirected_events(
     return []
 
 
-async def attribute(session: AsyncSession, ctx: GatewayContext, fact: ChainTransfer) -> str | None:
+async def attribute(
+    session: AsyncSession, ctx: GatewayContext, fact: ChainTransfer, *, first_recorded: datetime
+) -> str | None:
     """The intent that held the transfer's destination address when it was sent.
+
+    The holder must have had the address before the gateway first recorded the transfer
+    (`first_recorded`): an unsolicited transfer to an address back in the pool stays
+    unsolicited when a new intent gets the address, even within the skew of its block.
+    What this still re-attributes is a transfer recorded while its intent's creation was
+    not yet committed (the intent got the address first). By chain time, the holder got
+    the address no later than the transfer's block, give or take the skew.
 
     An EVM address serves Ethereum and BSC alike, so the holder may be an intent on the
     other EVM network: the transfer is then attributed to it as a wrong-network payment
@@ -263,6 +275,7 @@ async def attribute(session: AsyncSession, ctx: GatewayContext, fact: ChainTrans
     """
     skew = timedelta(seconds=ctx.settings.gateway.attribution_skew_seconds)
     same_family = [n.name for n in ctx.registry if n.family == fact.network.family]
+    held_since = func.coalesce(DepositAddress.allocated_at, PaymentIntent.created_at)
     return await session.scalar(
         select(PaymentIntent.id)
         .join(DepositAddress, DepositAddress.id == PaymentIntent.deposit_address_id)
@@ -270,6 +283,8 @@ async def attribute(session: AsyncSession, ctx: GatewayContext, fact: ChainTrans
             PaymentIntent.network.in_(same_family),
             PaymentIntent.deposit_address == fact.to_address,
             PaymentIntent.created_at <= fact.fields.block_timestamp + skew,
+            held_since <= fact.fields.block_timestamp + skew,
+            held_since <= first_recorded,
             DepositAddress.intent_id == PaymentIntent.id,
             DepositAddress.status.in_(("allocated", "cooling")),
         )
