@@ -151,9 +151,13 @@ async def apply_chain_transfer(
     registered = fact.network.asset_by_contract(fact.token_contract) is not None
     intent_id = row.intent_id if row is not None else None
     counted_before = _row_status(row.status) if row is not None else None
+    first_recorded = row.detected_at if row is not None else now
+    if row is not None and _came_back_changed(row, fact):
+        # A re-executed transaction emitted another log at this (tx, index): it is a new
+        # transfer to whoever holds its recipient now, not the old one's.
+        intent_id, first_recorded = None, now
     if intent_id is None and registered:
         # Unsolicited so far: the intent may be visible now (a late-committed creation).
-        first_recorded = row.detected_at if row is not None else now
         intent_id = await attribute(session, ctx, fact, first_recorded=first_recorded)
         counted_before = None
     intent = await lock_intent(session, intent_id) if intent_id is not None else None
@@ -293,6 +297,14 @@ async def attribute(
     )
 
 
+def _came_back_changed(row: Transfer, fact: ChainTransfer) -> bool:
+    return (
+        row.status == "reverted"
+        and fact.state != "reverted"
+        and (row.to_address, row.token_contract) != (fact.to_address, fact.token_contract)
+    )
+
+
 def _upsert_row(
     session: AsyncSession,
     row: Transfer | None,
@@ -315,6 +327,11 @@ def _upsert_row(
             detected_at=now,
         )
         session.add(row)
+    # The newest event's facts: a transfer reverted and mined again may carry new ones.
+    row.token_contract = fact.token_contract
+    row.from_address = fact.from_address
+    row.to_address = fact.to_address
+    row.amount_base_units = fields.amount_base_units
     row.intent_id = intent_id
     row.status = status
     row.chain_sequence = fact.sequence
