@@ -32,12 +32,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 
 CONFIRMATIONS = 2
 USDT = 1_000_000
+SKEW_SECONDS = 3
 
 SERVICE_ENV = {
     "gateway": {
         "GATEWAY_MIN_EXPIRES_IN_SECONDS": "1",
         "GATEWAY_CONFIRMATIONS": f'{{"ethereum": {CONFIRMATIONS}}}',
         "GATEWAY_ADDRESS_JOB_SECONDS": "1",
+        # Paid in time is chain time with this allowance: short, so a late payment can be
+        # made seconds after an expiry (anvil stamps blocks with the wall clock).
+        "GATEWAY_ATTRIBUTION_SKEW_SECONDS": str(SKEW_SECONDS),
     },
     "watcher-eth": {"WATCHER_CONFIRMATIONS": str(CONFIRMATIONS)},
 }
@@ -177,6 +181,8 @@ async def test_paying_after_expiry_needs_action_paid_late(
 ) -> None:
     intent = await create_intent(e2e, amount="3.00", expires_in=1)
     await reached(e2e, intent, "expired")
+    # Mined after the expiry and beyond the allowance for block clocks: late by chain time.
+    await asyncio.sleep(SKEW_SECONDS + 1.5)
     await pay(anvil, intent, 3 * USDT)
 
     late = await reached(e2e, intent, "requires_action", "paid_late")

@@ -133,7 +133,11 @@ async def test_a_full_payment_after_expiry_is_paid_late_not_paid(
     await expire_now(gateway_ctx, intent.id)
     assert (await load_intent(gateway_ctx, intent.id)).status == "expired"
 
-    await transfer_feed(ChainTx(intent.deposit_address, 25 * USDT).event("confirmed", 1))
+    # Mined after the expiry, beyond the clock-skew allowance (chain time decides).
+    skew = timedelta(seconds=gateway_ctx.settings.gateway.attribution_skew_seconds)
+    mined = datetime.now(UTC) + skew + timedelta(seconds=1)
+    tx = ChainTx(intent.deposit_address, 25 * USDT, block_timestamp=mined)
+    await transfer_feed(tx.event("confirmed", 1))
 
     after = await load_intent(gateway_ctx, intent.id)
     assert state(after) == ("requires_action", "paid_late", 0, 25 * USDT)

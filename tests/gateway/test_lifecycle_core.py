@@ -69,6 +69,9 @@ EVENTS: dict[str, Callable[[IntentState], IntentEvent]] = {
     "seen": lambda s: TransferSeen(30),
     "confirmed": lambda s: TransferConfirmed(s.pending or 30),
     "confirmed_unseen": lambda s: unseen(30),
+    # The chain's clock on the same event: mined before the expiry, or after it.
+    "confirmed_unseen_in_time": lambda s: TransferConfirmed(30, was_seen=False, mined_in_time=True),
+    "confirmed_unseen_late": lambda s: TransferConfirmed(30, was_seen=False, mined_in_time=False),
     "reverted_seen": lambda s: TransferReverted(s.pending or 30, was_confirmed=False),
     "reverted_confirmed": lambda s: TransferReverted(s.confirmed or 30, was_confirmed=True),
     "wrong_asset": lambda s: MisdirectedTransfer(WA),
@@ -82,6 +85,7 @@ EVENTS: dict[str, Callable[[IntentState], IntentEvent]] = {
 }
 
 NO = "refused"  # InvalidState
+NO_LATE = "requires_action/paid_late"
 # Refusals common to most states: nothing to confirm, revert or resolve.
 NOTHING_THERE = {
     "confirmed": NO,
@@ -98,6 +102,9 @@ NOTHING_THERE = {
 TABLE: dict[str, dict[str, str]] = {
     "awaiting_payment": {
         **NOTHING_THERE,
+        "confirmed_unseen_in_time": "partially_paid",
+        # A block younger than the expiry: the expiry has passed, the funds are late.
+        "confirmed_unseen_late": "requires_action/paid_late",
         "seen": "confirming",
         "confirmed_unseen": "partially_paid",
         "wrong_asset": "requires_action/wrong_asset",
@@ -107,6 +114,8 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "confirming": {
         **NOTHING_THERE,
+        "confirmed_unseen_in_time": "confirming",
+        "confirmed_unseen_late": "confirming",
         "seen": "confirming",
         "confirmed": "partially_paid",
         "confirmed_unseen": "confirming",
@@ -118,6 +127,8 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "partially_paid": {
         **NOTHING_THERE,
+        "confirmed_unseen_in_time": "partially_paid",
+        "confirmed_unseen_late": "requires_action/underpaid",
         "seen": "confirming",
         "confirmed_unseen": "partially_paid",
         "reverted_confirmed": "awaiting_payment",
@@ -127,6 +138,8 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "paid": {
         **NOTHING_THERE,
+        "confirmed_unseen_in_time": "paid/overpaid",
+        "confirmed_unseen_late": "paid/overpaid",
         "seen": "paid",
         "confirmed_unseen": "paid/overpaid",
         "reverted_confirmed": "awaiting_payment",
@@ -137,6 +150,8 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "paid/overpaid": {
         **NOTHING_THERE,
+        "confirmed_unseen_in_time": "paid/overpaid",
+        "confirmed_unseen_late": "paid/overpaid",
         "seen": "paid/overpaid",
         "confirmed_unseen": "paid/overpaid",
         "reverted_confirmed": "awaiting_payment",
@@ -146,6 +161,8 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "requires_action/underpaid": {
         **NOTHING_THERE,
+        "confirmed_unseen_in_time": "requires_action/underpaid",
+        "confirmed_unseen_late": "requires_action/underpaid",
         "seen": "confirming",
         "confirmed_unseen": "requires_action/underpaid",
         "reverted_confirmed": "expired",
@@ -157,6 +174,9 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "requires_action/paid_late": {
         **NOTHING_THERE,
+        # Funds mined before the expiry join the late ones: part was in time.
+        "confirmed_unseen_in_time": "requires_action/underpaid",
+        "confirmed_unseen_late": "requires_action/paid_late",
         "seen": "confirming",
         "confirmed_unseen": "requires_action/paid_late",
         "reverted_confirmed": "expired",
@@ -168,6 +188,8 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "requires_action/wrong_asset": {
         **NOTHING_THERE,
+        "confirmed_unseen_in_time": "requires_action/wrong_asset",
+        "confirmed_unseen_late": "requires_action/wrong_asset",
         "seen": "confirming",
         "confirmed_unseen": "requires_action/wrong_asset",
         "wrong_asset": "requires_action/wrong_asset",
@@ -179,6 +201,8 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "requires_action/wrong_network": {
         **NOTHING_THERE,
+        "confirmed_unseen_in_time": "requires_action/wrong_network",
+        "confirmed_unseen_late": "requires_action/wrong_network",
         "seen": "confirming",
         "confirmed_unseen": "requires_action/wrong_network",
         "wrong_asset": "requires_action/wrong_network",
@@ -190,6 +214,9 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "expired": {
         **NOTHING_THERE,
+        # Mined before the expiry, heard of after it: in time (chain time decides).
+        "confirmed_unseen_in_time": "requires_action/underpaid",
+        "confirmed_unseen_late": "requires_action/paid_late",
         "seen": "confirming",
         "confirmed_unseen": "requires_action/paid_late",
         "wrong_asset": "requires_action/wrong_asset",
@@ -198,6 +225,9 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "canceled": {
         **NOTHING_THERE,
+        # A cancel has no chain time; the customer was told: late either way.
+        "confirmed_unseen_in_time": "requires_action/paid_late",
+        "confirmed_unseen_late": "requires_action/paid_late",
         "seen": "confirming",
         "confirmed_unseen": "requires_action/paid_late",
         "wrong_asset": "requires_action/wrong_asset",
@@ -207,6 +237,8 @@ TABLE: dict[str, dict[str, str]] = {
     # A person's decision is final: chain news moves amounts, never the status.
     "paid/underpaid (resolved)": {
         **NOTHING_THERE,
+        "confirmed_unseen_in_time": "paid/underpaid",
+        "confirmed_unseen_late": "paid/underpaid",
         "seen": "paid/underpaid",
         "confirmed_unseen": "paid/underpaid",
         "reverted_confirmed": "paid/underpaid",
@@ -216,6 +248,8 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "canceled/underpaid (resolved)": {
         **NOTHING_THERE,
+        "confirmed_unseen_in_time": "canceled/underpaid",
+        "confirmed_unseen_late": "canceled/underpaid",
         "seen": "canceled/underpaid",
         "confirmed_unseen": "canceled/underpaid",
         "reverted_confirmed": "canceled/underpaid",
@@ -225,6 +259,8 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "confirming (after expiry)": {
         **NOTHING_THERE,
+        "confirmed_unseen_in_time": "confirming",
+        "confirmed_unseen_late": "confirming",
         "seen": "confirming",
         "confirmed": "requires_action/underpaid",
         "confirmed_unseen": "confirming",
@@ -281,6 +317,24 @@ def test_refusals_carry_codes_the_api_maps_to_409() -> None:
         ((TransferSeen(100), Expire(), TransferConfirmed(100)), "paid"),
         # The first funds arrive after the end: a person decides, even when they cover it.
         ((Expire(), unseen(100)), "requires_action/paid_late"),
+        # ... unless the chain says they were mined before the expiry (a lagging watcher).
+        ((Expire(), TransferSeen(100, mined_in_time=True), TransferConfirmed(100)), "paid"),
+        ((Expire(), TransferConfirmed(100, was_seen=False, mined_in_time=True)), "paid"),
+        ((Expire(), TransferSeen(100, mined_in_time=False), TransferConfirmed(100)), NO_LATE),
+        # Mined after the expiry but heard of before the gateway marked it: still late.
+        ((TransferSeen(100, mined_in_time=False), Expire(), TransferConfirmed(100)), NO_LATE),
+        # A reorg re-mines an in-time payment after the expiry, in a late block.
+        (
+            (
+                TransferSeen(100, mined_in_time=True),
+                Expire(),
+                TransferReverted(100, was_confirmed=False),
+                TransferSeen(100, mined_in_time=False),
+                TransferConfirmed(100),
+            ),
+            NO_LATE,
+        ),
+        ((Cancel(), TransferConfirmed(100, was_seen=False, mined_in_time=True)), NO_LATE),
         ((Cancel(), unseen(100)), "requires_action/paid_late"),
         # Underpaid, then topped up during the cool-down: paid.
         ((unseen(40), Expire(), unseen(60)), "paid"),

@@ -195,3 +195,30 @@ def test_seen_then_confirmed_equals_confirmed_unseen(
     one_step = transition(before, TransferConfirmed(7, was_seen=False))
     assert (two_steps.status, two_steps.exception) == (one_step.status, one_step.exception)
     assert (two_steps.pending, two_steps.confirmed) == (one_step.pending, one_step.confirmed)
+
+
+@settings(max_examples=400)
+@given(
+    operations=ops,
+    due=dues,
+    tolerance=tolerances,
+    amount=st.integers(min_value=1, max_value=400),
+    in_time=st.booleans(),
+)
+def test_when_a_mined_transfer_is_processed_does_not_decide_whether_it_was_in_time(
+    operations: list[Op], due: int, tolerance: int, amount: int, in_time: bool
+) -> None:
+    """Chain time decides: a transfer heard of before or after the expiry is processed
+    leaves the intent where the other order does."""
+    before, _ = history(operations, due, tolerance)
+    transfer = TransferConfirmed(amount, was_seen=False, mined_in_time=in_time)
+    heard_first = transition(transition(before, transfer), Expire())
+    expired_first = transition(transition(before, Expire()), transfer)
+    assert (heard_first.status, heard_first.exception) == (
+        expired_first.status,
+        expired_first.exception,
+    )
+    assert (heard_first.pending, heard_first.confirmed) == (
+        expired_first.pending,
+        expired_first.confirmed,
+    )

@@ -274,7 +274,9 @@ async def test_a_payment_after_expiry_needs_action(
     assert (await load_intent(gateway_ctx, intent.id)).status == "expired"
 
     # The address is cooling, so the late transfer is still this intent's.
-    await transfer_feed(ChainTx(intent.deposit_address, 10 * USDT).event("confirmed", 1))
+    # Mined well after the expiry: chain time, not processing time, makes it late.
+    late = ChainTx(intent.deposit_address, 10 * USDT, block_timestamp=later)
+    await transfer_feed(late.event("confirmed", 1))
     after = await load_intent(gateway_ctx, intent.id)
     assert paid_amounts(after) == ("requires_action", "paid_late", 0, 10 * USDT)
 
@@ -285,23 +287,34 @@ async def test_a_payment_after_expiry_needs_action(
 @pytest.mark.parametrize(
     ("before", "after", "expected"),
     [
-        (None, "pending", ["TransferSeen(amount=5)"]),
-        (None, "confirmed", ["TransferConfirmed(amount=5, was_seen=False)"]),
+        (None, "pending", ["TransferSeen(amount=5, mined_in_time=True)"]),
+        (None, "confirmed", ["TransferConfirmed(amount=5, was_seen=False, mined_in_time=True)"]),
         (None, "reverted", []),
         ("pending", "pending", []),
-        ("pending", "confirmed", ["TransferConfirmed(amount=5, was_seen=True)"]),
+        (
+            "pending",
+            "confirmed",
+            ["TransferConfirmed(amount=5, was_seen=True, mined_in_time=True)"],
+        ),
         ("pending", "reverted", ["TransferReverted(amount=5, was_confirmed=False)"]),
         ("confirmed", "confirmed", []),
         ("confirmed", "reverted", ["TransferReverted(amount=5, was_confirmed=True)"]),
         (
             "confirmed",
             "pending",
-            ["TransferReverted(amount=5, was_confirmed=True)", "TransferSeen(amount=5)"],
+            [
+                "TransferReverted(amount=5, was_confirmed=True)",
+                "TransferSeen(amount=5, mined_in_time=True)",
+            ],
         ),
-        ("reverted", "pending", ["TransferSeen(amount=5)"]),
-        ("reverted", "confirmed", ["TransferConfirmed(amount=5, was_seen=False)"]),
+        ("reverted", "pending", ["TransferSeen(amount=5, mined_in_time=True)"]),
+        (
+            "reverted",
+            "confirmed",
+            ["TransferConfirmed(amount=5, was_seen=False, mined_in_time=True)"],
+        ),
         ("reverted", "reverted", []),
     ],
 )
 def test_intent_events_for_each_move(before: Any, after: Any, expected: list[str]) -> None:
-    assert [repr(e) for e in intent_events(before, after, 5)] == expected
+    assert [repr(e) for e in intent_events(before, after, 5, mined_in_time=True)] == expected

@@ -77,7 +77,8 @@ class GatewayConfig(BaseSettings):
     attribution_skew_seconds: int = Field(
         120,
         ge=0,
-        description="a transfer counts for an intent created up to this long after its block "
+        description="a transfer counts for an intent created up to this long after its block, "
+        "and as paid in time when its block is at most this much younger than the expiry "
         "(chain clocks and block times lag the gateway's)",
     )
     webhook_backoff_base_seconds: float = Field(

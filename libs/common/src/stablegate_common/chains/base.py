@@ -132,12 +132,19 @@ class FinalizedHeadSource(Protocol):
     """A chain with an explicit finality signal (Tron's solidified block).
 
     When the watcher's client offers it, a transfer is confirmed once its block is at or
-    below `finalized_head()`, instead of once it has the configured number of blocks on
-    top (the count stays what events report as depth).
+    below `finalized_head()` and is the finalized block at its height
+    (`finalized_hashes()`), instead of once it has the configured number of blocks on
+    top (the count stays what events report as depth). The height alone is not enough:
+    the node the watcher scans may be on a fork the finalized chain does not contain.
     """
 
     async def finalized_head(self) -> int:
         """The newest block the chain will not revert."""
+        ...
+
+    async def finalized_hashes(self, numbers: Sequence[int]) -> dict[int, str]:
+        """Hashes of the finalized chain's blocks at these heights; heights not finalized
+        (or unknown to the node) are left out."""
         ...
 
 

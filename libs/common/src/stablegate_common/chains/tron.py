@@ -13,8 +13,9 @@ carries no block hash, so the block read beside it supplies the hash, and the tw
 agree on the block's transactions (`tron_decode.decode_transfers`).
 
 Finality: a block is final once solidified. `finalized_head()` reads the solidity API's
-newest block (`/walletsolidity/getnowblock`), and the watcher engine confirms transfers at
-or below it.
+newest block (`/walletsolidity/getnowblock`), and `finalized_hashes()` the solidified
+blocks' ids: the watcher engine confirms a transfer at or below the solidified height
+only when its block is the solidified block there (a full node on a fork has another).
 """
 
 from __future__ import annotations
@@ -110,13 +111,26 @@ class TronClient:
             raise BlockNotFound(missing[0])
         return [found[n] for n in numbers]
 
-    async def _fetch(self, first: int, last: int) -> list[TronBlock]:
+    async def finalized_hashes(self, numbers: Sequence[int]) -> dict[int, str]:
+        """Block ids of the solidified chain at these heights, from the solidity API
+        (`walletsolidity/getblockbynum` and `…/getblockbylimitnext`); heights the solidity
+        node has not solidified are left out."""
+        found: dict[int, str] = {}
+        for first, last in _runs(numbers):
+            for start in range(first, last + 1, self._blocks_per_call):
+                end = min(last, start + self._blocks_per_call - 1)
+                for block in await self._fetch(start, end, solid=True):
+                    found[block.header.number] = block.header.hash
+        return found
+
+    async def _fetch(self, first: int, last: int, *, solid: bool = False) -> list[TronBlock]:
+        http, api = (self._solid, "walletsolidity") if solid else (self._full, "wallet")
         if first == last:
-            path = "wallet/getblockbynum"
-            block = decode_block(await self._full.post(path, {"num": first}), path)
+            path = f"{api}/getblockbynum"
+            block = decode_block(await http.post(path, {"num": first}), path)
             return [] if block is None else [_checked(block, first, first)]
-        path = "wallet/getblockbylimitnext"
-        answer = await self._full.post(path, {"startNum": first, "endNum": last + 1})
+        path = f"{api}/getblockbylimitnext"
+        answer = await http.post(path, {"startNum": first, "endNum": last + 1})
         if answer == {}:
             return []  # nothing in the range (above the head)
         raw_blocks = answer.get("block") if isinstance(answer, dict) else None

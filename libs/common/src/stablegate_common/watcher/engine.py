@@ -16,7 +16,9 @@ One `tick()` (research chains.md §1.3):
 
 "Deep enough" is `confirmations` blocks on top of the transfer's block, or, for a chain
 whose client reports finality (`FinalizedHeadSource`, Tron's solidified block), a block
-at or below the finalized one.
+at or below the finalized one that is the finalized chain's block at its height; a
+pending transfer whose block is not is rolled back like a reorg, and a window that
+shows one is read again later.
 
 The scanning loop, its lock and readiness live in `runner.py`.
 """
@@ -191,7 +193,7 @@ class WatcherEngine:
             stored = await repository.stored_hashes(session)
         if cursor is None:
             cursor = await self.resume()
-        if await self._roll_back_reorg(head, cursor, stored):
+        if await self._roll_back_reorg(head, cursor, stored, finalized):
             return True
         await self._backfill(head, cursor)
         if head < cursor:
@@ -206,15 +208,20 @@ class WatcherEngine:
                 return False  # read it again after a pause, not in a tight loop
         if scan is None and head == self._last_head and finalized == self._last_finalized:
             return False
-        await self._commit(head, cursor, scan, finalized)
+        final = await self._final_hashes(head, finalized, scan)
+        if scan is not None and final is not None and not self._on_final_chain(scan, final):
+            return False  # the node serves a fork below the finalized block: wait for it
+        await self._commit(head, cursor, scan, finalized, final)
         self._last_head = head
         self._last_finalized = finalized
         return window is not None and window.last < head
 
     # -- reorgs ------------------------------------------------------------------------
 
-    async def _roll_back_reorg(self, head: int, cursor: int, stored: list[tuple[int, str]]) -> bool:
-        fork = await self.find_fork(head, stored)
+    async def _roll_back_reorg(
+        self, head: int, cursor: int, stored: list[tuple[int, str]], finalized: int | None
+    ) -> bool:
+        fork = await self.find_fork(head, stored) or await self._off_final_chain(head, finalized)
         if fork is None:
             return False
         depth = cursor - fork.ancestor
@@ -290,6 +297,53 @@ class WatcherEngine:
                 if header.hash != recorded[header.number]:
                     return min(ancestor, header.number - 1)
         return ancestor
+
+    # -- finality ----------------------------------------------------------------------
+
+    async def _final_hashes(
+        self, head: int, finalized: int | None, scan: Scan | None
+    ) -> dict[int, str] | None:
+        """The finalized chain's hashes at the heights whose transfers may be confirmed
+        now (pending ones and this window's, at or below min(finalized, head)); None
+        when the chain gives no finality signal (confirmations count instead)."""
+        if self._finality is None or finalized is None:
+            return None
+        deepest = min(finalized, head)
+        async with self.db.sessions() as session:
+            pending = await repository.pending_blocks(session, self.name, up_to=deepest)
+        heights = {n for n, _ in pending}
+        if scan is not None:
+            heights |= {t.block_number for t in scan.transfers if t.block_number <= deepest}
+        if not heights:
+            return {}
+        return await self._finality.finalized_hashes(sorted(heights))
+
+    async def _off_final_chain(self, head: int, finalized: int | None) -> Fork | None:
+        """A fork the scanned node's own headers cannot show: a pending transfer at or
+        below the finalized height whose block is not the finalized block there (the node
+        is on a fork the finalized chain left). Rolled back like any reorg."""
+        final = await self._final_hashes(head, finalized, None)
+        if not final:
+            return None
+        async with self.db.sessions() as session:
+            pending = await repository.pending_blocks(session, self.name, up_to=max(final))
+        off = [n for n, h in pending if n in final and final[n] != h]
+        if not off:
+            return None
+        log.error(
+            "a pending transfer's block is not on the finalized chain",
+            extra={"network": self.name, "block": min(off), "finalized": finalized},
+        )
+        return Fork(ancestor=min(off) - 1, deep=False)
+
+    def _on_final_chain(self, scan: Scan, final: dict[int, str]) -> bool:
+        """False (and the window is read again later) when a transfer in it sits in a
+        block at a finalized height that the finalized chain does not have."""
+        for t in scan.transfers:
+            if t.block_number in final and final[t.block_number] != t.block_hash:
+                self._reject("not_finalized_chain", t.block_number)
+                return False
+        return True
 
     # -- backfill ----------------------------------------------------------------------
 
@@ -468,7 +522,12 @@ class WatcherEngine:
     # -- committing --------------------------------------------------------------------
 
     async def _commit(
-        self, head: int, cursor: int, scan: Scan | None, finalized: int | None
+        self,
+        head: int,
+        cursor: int,
+        scan: Scan | None,
+        finalized: int | None,
+        final: dict[int, str] | None,
     ) -> None:
         new_cursor = scan.window.last if scan else cursor
         head_timestamp = await self._head_timestamp(head, new_cursor, scan)
@@ -489,7 +548,12 @@ class WatcherEngine:
                     session, below=new_cursor - self.config.reorg_window + 1
                 )
             confirmed = await repository.confirm_transfers(
-                session, self.name, head=head, required=self.required, finalized=finalized
+                session,
+                self.name,
+                head=head,
+                required=self.required,
+                finalized=finalized,
+                finalized_hashes=final,
             )
             await repository.count_pending_confirmations(session, self.name, head=head)
             await self._queue(session, recorded + confirmed)

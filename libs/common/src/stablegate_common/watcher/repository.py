@@ -4,12 +4,12 @@ engine (or the consumer wrapper) owns the transaction, these only execute statem
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, func, literal, select, text, update
+from sqlalchemy import delete, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -191,6 +191,10 @@ _RECORD = text(
         CAST(:ignore_reason AS text[]), CAST(:confirmations AS integer[])
     ) AS r
     ON CONFLICT (network, tx_hash, log_index) DO UPDATE SET
+        token_contract = excluded.token_contract,
+        from_address = excluded.from_address,
+        to_address = excluded.to_address,
+        amount = excluded.amount,
         status = excluded.status,
         ignore_reason = excluded.ignore_reason,
         block_number = excluded.block_number,
@@ -219,7 +223,9 @@ async def record_transfers(
     order (block, then log index).
 
     A transfer already recorded is left alone, except one that a reorg reverted: seen
-    again on the canonical chain, it returns to pending with the next sequence number.
+    again on the canonical chain, it returns to pending with the next sequence number and
+    takes every fact the chain shows now (a re-executed transaction can emit another
+    token, sender, recipient or amount at the same log index).
     Zero-value transfers are stored as ignored (address poisoning, DESIGN.md §2).
     """
     if not transfers:
@@ -262,6 +268,22 @@ async def record_transfers(
     return rows
 
 
+async def pending_blocks(
+    session: AsyncSession, network: str, *, up_to: int
+) -> set[tuple[int, str]]:
+    """(number, hash) of the blocks holding pending transfers at or below `up_to`."""
+    result = await session.execute(
+        select(ObservedTransfer.block_number, ObservedTransfer.block_hash)
+        .where(
+            ObservedTransfer.network == network,
+            ObservedTransfer.status == "pending",
+            ObservedTransfer.block_number <= up_to,
+        )
+        .distinct()
+    )
+    return {(int(n), str(h)) for n, h in result}
+
+
 async def confirm_transfers(
     session: AsyncSession,
     network: str,
@@ -269,18 +291,30 @@ async def confirm_transfers(
     head: int,
     required: int,
     finalized: int | None = None,
+    finalized_hashes: Mapping[int, str] | None = None,
 ) -> list[TransferRow]:
     """Promote pending transfers with `required` confirmations at `head`, or, when the
-    chain reports a `finalized` block, those at or below it; return them."""
+    chain reports a `finalized` block, those at or below it whose block is the finalized
+    chain's block at that height (`finalized_hashes`; a height missing there confirms
+    nothing); return them."""
     # A solidity node ahead of the full node must not confirm above the head we count from.
     deepest = min(finalized, head) if finalized is not None else head - required + 1
+    conditions = [
+        ObservedTransfer.network == network,
+        ObservedTransfer.status == "pending",
+        ObservedTransfer.block_number <= deepest,
+    ]
+    if finalized is not None:
+        final = sorted((n, h) for n, h in (finalized_hashes or {}).items() if n <= deepest)
+        if not final:
+            return []
+        # The height alone is not finality: a block the scanned node has on a fork is not.
+        conditions.append(
+            tuple_(ObservedTransfer.block_number, ObservedTransfer.block_hash).in_(final)
+        )
     result = await session.execute(
         update(ObservedTransfer)
-        .where(
-            ObservedTransfer.network == network,
-            ObservedTransfer.status == "pending",
-            ObservedTransfer.block_number <= deepest,
-        )
+        .where(*conditions)
         .values(
             status="confirmed",
             confirmations=literal(head + 1) - ObservedTransfer.block_number,

@@ -53,6 +53,7 @@ async def release_cooled_addresses(ctx: GatewayContext, *, now: datetime | None 
                         network=None,
                         allocated_at=None,
                         cooling_until=None,
+                        released_at=at,
                     )
                 )
         total += len(ids)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, UniqueConstraint, func
+from sqlalchemy import DateTime, Index, Integer, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stablegate_common.db import Base
@@ -20,9 +20,11 @@ class DepositAddress(Base):
     __table_args__ = (
         UniqueConstraint("family", "derivation_index"),
         UniqueConstraint("family", "address"),
+        # In allocation order: never used first, then the one released longest ago.
         Index(
             "ix_deposit_addresses_free",
             "family",
+            text("released_at NULLS FIRST"),
             "derivation_index",
             postgresql_where="status = 'free'",
         ),
@@ -37,6 +39,8 @@ class DepositAddress(Base):
     network: Mapped[str | None] = mapped_column(String(16))  # network of the current holder
     allocated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cooling_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When it last returned to the pool (NULL: never held). Kept while it is held again.
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     provisioned_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

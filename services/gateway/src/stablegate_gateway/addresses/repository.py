@@ -16,13 +16,19 @@ from stablegate_gateway.addresses.models import DepositAddress
 async def take_free(
     session: AsyncSession, family: str, *, intent_id: str, network: str, now: datetime
 ) -> DepositAddress | None:
-    """Allocate the lowest free address of `family` to `intent_id` in one statement (an
-    UPDATE of the row a `FOR UPDATE SKIP LOCKED` subquery picks), or None if none is free.
-    The row stays locked until the caller's transaction ends."""
+    """Allocate the least recently used free address of `family` to `intent_id` in one
+    statement (an UPDATE of the row a `FOR UPDATE SKIP LOCKED` subquery picks), or None if
+    none is free. The row stays locked until the caller's transaction ends.
+
+    Never-used addresses go first (lowest index first), then the one released longest
+    ago: a late payment to a just-released address is then unlikely to meet a new holder
+    (attribution refuses it anyway, `transfers.service.attribute`). The partial index
+    `ix_deposit_addresses_free` is in this order.
+    """
     free = (
         select(DepositAddress.id)
         .where(DepositAddress.family == family, DepositAddress.status == "free")
-        .order_by(DepositAddress.derivation_index)
+        .order_by(DepositAddress.released_at.asc().nulls_first(), DepositAddress.derivation_index)
         .limit(1)
         .with_for_update(skip_locked=True)
         .scalar_subquery()

@@ -28,6 +28,11 @@ What each status and exception means to a merchant:
 - `canceled`: canceled by the merchant before any funds arrived, or voided through
   `resolve` (then `exception` keeps the reason it needed action).
 
+"In time" is chain time: a transfer mined before the expiry (with the clock-skew
+allowance) funds the intent before its end even when it is processed after it, so a
+lagging watcher or a re-mine after a one-block reorg does not turn a punctual payment
+into `paid_late`. The caller, which knows both times, says so on the event.
+
 Underpaid-then-late: a customer who paid part before expiry and tops up during the
 cool-down is `paid` once the total covers the amount due; funds that arrive only after
 the end are never `paid` without a person (`paid_late`), because the order may be gone
@@ -107,15 +112,22 @@ class IntentState:
         return max(self.amount_due - self.tolerance, 1)
 
 
+# `mined_in_time` on a transfer event is the chain's word: its block is older than the
+# intent's expiry (within the clock-skew allowance). None when the caller cannot tell;
+# then the time the event is processed decides, as if the chain had no lag.
+
+
 @dataclass(frozen=True)
 class TransferSeen:
     amount: int
+    mined_in_time: bool | None = None
 
 
 @dataclass(frozen=True)
 class TransferConfirmed:
     amount: int
     was_seen: bool = True  # False when the first we hear of it is its confirmation
+    mined_in_time: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -203,17 +215,20 @@ def _apply_transfer(
     state: IntentState, event: TransferSeen | TransferConfirmed | TransferReverted
 ) -> IntentState:
     _positive(event.amount)
-    ended = state.expired or state.canceled
     pending, confirmed, funded = state.pending, state.confirmed, state.funded_before_end
+    # A block younger than the expiry proves the expiry passed, whatever the clock says.
+    expired = state.expired
     match event:
-        case TransferSeen(amount):
+        case TransferSeen(amount, mined_in_time):
             pending += amount
-            funded = funded or not ended
-        case TransferConfirmed(amount, was_seen):
+            funded = funded or _in_time(state, mined_in_time)
+            expired = expired or mined_in_time is False
+        case TransferConfirmed(amount, was_seen, mined_in_time):
             if was_seen:
                 pending -= amount
             confirmed += amount
-            funded = funded or (not was_seen and not ended)
+            funded = funded or (not was_seen and _in_time(state, mined_in_time))
+            expired = expired or mined_in_time is False
         case TransferReverted(amount, was_confirmed):
             if was_confirmed:
                 confirmed -= amount
@@ -222,7 +237,23 @@ def _apply_transfer(
             funded = funded and (pending + confirmed) > 0
     if pending < 0 or confirmed < 0:
         raise InvalidState("a transfer moved more than the intent holds")
-    return replace(state, pending=pending, confirmed=confirmed, funded_before_end=funded)
+    return replace(
+        state, pending=pending, confirmed=confirmed, funded_before_end=funded, expired=expired
+    )
+
+
+def _in_time(state: IntentState, mined_in_time: bool | None) -> bool:
+    """Whether a transfer arriving now funds the intent before its end.
+
+    Expiry is judged on chain time: a payment mined before it counts as in time however
+    late the watcher reports it (lag, an outage, a re-mine after a reorg). A cancel has no
+    chain time, and the customer was told: funds after it are late.
+    """
+    if state.canceled:
+        return False
+    if mined_in_time is None:
+        return not state.expired
+    return mined_in_time
 
 
 def _count_misdirected(state: IntentState, kind: Misdirection, delta: int) -> IntentState:

@@ -8,8 +8,10 @@ Three guards make one credit per transfer: the consumer's inbox (same event id),
 sequence (older news is ignored) and the unique (network, tx_hash, log_index).
 
 Attribution is by destination address and time, never by sender: the transfer belongs
-to the intent that holds its `to_address` (allocated or cooling) and was created before
-the transfer's block, give or take a small skew. It counts when it is the intent's token
+to the intent that holds its `to_address` (allocated or cooling), was created before
+the transfer's block, give or take a small skew, and got the address before the
+gateway first recorded the transfer (a recycled address never inherits an earlier
+payment). It counts when it is the intent's token
 on the intent's network; another registered token (`wrong_asset`) or the same EVM
 address on the other EVM network (`wrong_network`) is attached to the intent and flags
 it for a person, without counting. Nothing matches → the transfer is kept as
@@ -25,7 +27,7 @@ from enum import StrEnum
 from typing import Literal
 
 from prometheus_client import Counter
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.core.addresses import canonical_address
@@ -82,24 +84,29 @@ class Outcome(StrEnum):
     MISDIRECTED = "misdirected"  # held by an intent, but another token or network
 
 
-def intent_events(before: RowStatus | None, after: RowStatus, amount: int) -> list[IntentEvent]:
+def intent_events(
+    before: RowStatus | None, after: RowStatus, amount: int, *, mined_in_time: bool
+) -> list[IntentEvent]:
     """What moving a counted transfer from `before` (None: never counted) to `after`
-    means for its intent."""
+    means for its intent; `mined_in_time`: its block is older than the intent's expiry."""
     counted = None if before == "reverted" else before
     match (counted, after):
         case (None, "pending"):
-            return [TransferSeen(amount)]
+            return [TransferSeen(amount, mined_in_time)]
         case (None, "confirmed"):
-            return [TransferConfirmed(amount, was_seen=False)]
+            return [TransferConfirmed(amount, was_seen=False, mined_in_time=mined_in_time)]
         case ("pending", "confirmed"):
-            return [TransferConfirmed(amount)]
+            return [TransferConfirmed(amount, mined_in_time=mined_in_time)]
         case ("pending", "reverted"):
             return [TransferReverted(amount, was_confirmed=False)]
         case ("confirmed", "reverted"):
             return [TransferReverted(amount, was_confirmed=True)]
         case ("confirmed", "pending"):
             # Reorged out and mined again in a block that is not final yet.
-            return [TransferReverted(amount, was_confirmed=True), TransferSeen(amount)]
+            return [
+                TransferReverted(amount, was_confirmed=True),
+                TransferSeen(amount, mined_in_time),
+            ]
     return []
 
 
@@ -144,9 +151,14 @@ async def apply_chain_transfer(
     registered = fact.network.asset_by_contract(fact.token_contract) is not None
     intent_id = row.intent_id if row is not None else None
     counted_before = _row_status(row.status) if row is not None else None
+    first_recorded = row.detected_at if row is not None else now
+    if row is not None and _came_back_changed(row, fact):
+        # A re-executed transaction emitted another log at this (tx, index): it is a new
+        # transfer to whoever holds its recipient now, not the old one's.
+        intent_id, first_recorded = None, now
     if intent_id is None and registered:
         # Unsolicited so far: the intent may be visible now (a late-committed creation).
-        intent_id = await attribute(session, ctx, fact)
+        intent_id = await attribute(session, ctx, fact, first_recorded=first_recorded)
         counted_before = None
     intent = await lock_intent(session, intent_id) if intent_id is not None else None
     row = _upsert_row(session, row, fact, intent_id, now)
@@ -191,7 +203,12 @@ async def _apply_to_intent(
     after = ROW_STATUS[fact.state]
     misdirected = misdirection(kind)
     if misdirected is None:
-        events = intent_events(counted_before, after, fact.fields.amount_base_units)
+        events = intent_events(
+            counted_before,
+            after,
+            fact.fields.amount_base_units,
+            mined_in_time=mined_before_expiry(ctx, fact, intent),
+        )
     else:
         # Another token or network: shown with the intent and flagged, never counted.
         _log_not_counted(fact, kind, is_new)
@@ -204,6 +221,13 @@ async def _apply_to_intent(
     if misdirected is not None:
         return _done(fact, Outcome.MISDIRECTED)
     return _done(fact, Outcome.COUNTED if changed else Outcome.UPDATED)
+
+
+def mined_before_expiry(ctx: GatewayContext, fact: ChainTransfer, intent: PaymentIntent) -> bool:
+    """Chain time, not processing time, says whether a payment was in time: its block is
+    older than the expiry, with the same allowance for block clocks as attribution."""
+    skew = timedelta(seconds=ctx.settings.gateway.attribution_skew_seconds)
+    return fact.fields.block_timestamp < intent.expires_at + skew
 
 
 def _check_depth(ctx: GatewayContext, fact: ChainTransfer) -> None:
@@ -236,8 +260,17 @@ def misdirected_events(
     return []
 
 
-async def attribute(session: AsyncSession, ctx: GatewayContext, fact: ChainTransfer) -> str | None:
+async def attribute(
+    session: AsyncSession, ctx: GatewayContext, fact: ChainTransfer, *, first_recorded: datetime
+) -> str | None:
     """The intent that held the transfer's destination address when it was sent.
+
+    The holder must have had the address before the gateway first recorded the transfer
+    (`first_recorded`): an unsolicited transfer to an address back in the pool stays
+    unsolicited when a new intent gets the address, even within the skew of its block.
+    What this still re-attributes is a transfer recorded while its intent's creation was
+    not yet committed (the intent got the address first). By chain time, the holder got
+    the address no later than the transfer's block, give or take the skew.
 
     An EVM address serves Ethereum and BSC alike, so the holder may be an intent on the
     other EVM network: the transfer is then attributed to it as a wrong-network payment
@@ -246,6 +279,7 @@ async def attribute(session: AsyncSession, ctx: GatewayContext, fact: ChainTrans
     """
     skew = timedelta(seconds=ctx.settings.gateway.attribution_skew_seconds)
     same_family = [n.name for n in ctx.registry if n.family == fact.network.family]
+    held_since = func.coalesce(DepositAddress.allocated_at, PaymentIntent.created_at)
     return await session.scalar(
         select(PaymentIntent.id)
         .join(DepositAddress, DepositAddress.id == PaymentIntent.deposit_address_id)
@@ -253,11 +287,21 @@ async def attribute(session: AsyncSession, ctx: GatewayContext, fact: ChainTrans
             PaymentIntent.network.in_(same_family),
             PaymentIntent.deposit_address == fact.to_address,
             PaymentIntent.created_at <= fact.fields.block_timestamp + skew,
+            held_since <= fact.fields.block_timestamp + skew,
+            held_since <= first_recorded,
             DepositAddress.intent_id == PaymentIntent.id,
             DepositAddress.status.in_(("allocated", "cooling")),
         )
         .order_by(PaymentIntent.created_at.desc())
         .limit(1)
+    )
+
+
+def _came_back_changed(row: Transfer, fact: ChainTransfer) -> bool:
+    return (
+        row.status == "reverted"
+        and fact.state != "reverted"
+        and (row.to_address, row.token_contract) != (fact.to_address, fact.token_contract)
     )
 
 
@@ -283,6 +327,11 @@ def _upsert_row(
             detected_at=now,
         )
         session.add(row)
+    # The newest event's facts: a transfer reverted and mined again may carry new ones.
+    row.token_contract = fact.token_contract
+    row.from_address = fact.from_address
+    row.to_address = fact.to_address
+    row.amount_base_units = fields.amount_base_units
     row.intent_id = intent_id
     row.status = status
     row.chain_sequence = fact.sequence
