@@ -6,6 +6,11 @@ prints how to use it (and leaves the demo merchant's key in .state/demo.json for
 `make demo`). The same `Suite` class starts the services for the end-to-end tests, each in
 schemas and an exchange of its own.
 
+The suite's state (schemas, queues) belongs to the devnet chains it was built on: each
+`devnet.py start` begins a chain at block 0, so when the chains' genesis hashes differ
+from the ones recorded in .state/chains.json, `make run` drops the suite's state before
+it starts the services (`reset_for_new_chains`).
+
 Children die with the supervisor: `make run` binds each service to it (PR_SET_PDEATHSIG, so
 even a SIGKILL of the supervisor stops them) and puts it in a process group of its own (so
 Ctrl-C reaches the supervisor only, which stops them in order); the supervisor itself is
@@ -15,6 +20,7 @@ bound to `make` the same way, and stops the devnet at exit when it started it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
 import contextlib
 import ctypes
@@ -28,15 +34,18 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 DEVNET_STATE = ROOT / "devnet" / ".state"
 DEMO_STATE = ROOT / ".state" / "demo.json"  # what `make demo` (scripts/demo.py) reads
+# Which devnet chains (genesis hashes) the suite's state in a database + exchange is on.
+SUITE_CHAINS = ROOT / ".state" / "chains.json"
 DEMO_OPS_LOGIN = "ops@example.com"
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 DEVNET_EVM_XPUB = (
@@ -230,32 +239,50 @@ async def drop_suite(
     """Remove what a suite started with `schema_prefix` and `exchange` left behind: its
     schemas, its exchanges and (where rabbitmqctl can list them) its queues. The e2e
     tests and the benchmarks run each suite in a prefix of its own and drop it after."""
-    import aio_pika
+    await _drop_schemas(database_url, schema_prefix=schema_prefix)
+    await _drop_bus(rabbitmq_url, exchange)
+
+
+async def _drop_schemas(
+    database_url: str, *, schema_prefix: str | None = None, names: Sequence[str] = ()
+) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        schemas = await conn.fetch(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", schema_prefix + "%"
-        )
-        for row in schemas:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{row["nspname"]}" CASCADE')
+        if schema_prefix is not None:
+            rows = await conn.fetch(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", schema_prefix + "%"
+            )
+            names = [*names, *(row["nspname"] for row in rows)]
+        for name in names:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
     finally:
         await conn.close()
+
+
+async def _drop_bus(rabbitmq_url: str, exchange: str) -> bool:
+    """Delete the exchange's queues and exchanges; False when its queues could not be
+    listed (no rabbitmqctl here), so only the exchanges went."""
+    import aio_pika
+
+    queues = _queues_named(exchange + ".")
     connection = await aio_pika.connect(rabbitmq_url)
     try:
         channel = await connection.channel()
-        for queue in _queues_named(exchange + "."):
+        for queue in queues or []:
             await channel.queue_delete(queue)
         for name in (exchange, f"{exchange}.dlx"):
             await channel.exchange_delete(name)
     finally:
         await connection.close()
+    return queues is not None
 
 
-def _queues_named(prefix: str) -> list[str]:
+def _queues_named(prefix: str) -> list[str] | None:
+    """Queue names starting with `prefix`; None without rabbitmqctl to list them."""
     if shutil.which("rabbitmqctl") is None:
-        return []
+        return None
     out = subprocess.run(
         ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
         capture_output=True,
@@ -338,6 +365,73 @@ def running_suite(suite: Suite) -> Iterator[Suite]:
         suite.stop_all()
 
 
+def devnet_genesis(chains: Mapping[str, str], tron_url: str | None) -> dict[str, str]:
+    """The genesis block hash of each running devnet chain (`chains`: network → JSON-RPC
+    URL): a chain started again from block 0 has a new one."""
+    call = {"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["0x0", False]}
+    genesis = {net: _post_json(url, call)["result"]["hash"] for net, url in chains.items()}
+    if tron_url is not None:
+        block = _post_json(tron_url.rstrip("/") + "/wallet/getblockbynum", {"num": 0})
+        genesis["tron"] = block["blockID"]
+    return genesis
+
+
+def _post_json(url: str, body: Mapping[str, object]) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local URL
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
+def reset_for_new_chains(
+    database_url: str,
+    rabbitmq_url: str,
+    exchange: str,
+    services: Sequence[ServiceSpec],
+    genesis: Mapping[str, str],
+) -> bool:
+    """Drop the suite's schemas, queues and demo state when they were built on other
+    chains than the running devnet's (or on chains nobody recorded); True when it did.
+
+    The services' state and the chains go together or not at all: a watcher whose cursor
+    is above a new chain's head would skip the chain's first blocks, and the ledger would
+    hold payments the chain never had. The record is written before any service starts,
+    so it stays true however `make run` ends (even kill -9)."""
+    key = f"{database_url} {exchange}"
+    try:
+        recorded = json.loads(SUITE_CHAINS.read_text())
+    except (OSError, ValueError):
+        recorded = {}
+    if recorded.get(key) == dict(genesis):
+        return False
+    schemas = [spec.schema for spec in services]
+    listed = asyncio.run(_reset_state(database_url, rabbitmq_url, exchange, schemas))
+    DEMO_STATE.unlink(missing_ok=True)
+    print(
+        "stablegate: the devnet chains are new (started from block 0), so the suite's "
+        f"state of earlier chains is dropped: schemas {', '.join(schemas)}; exchange "
+        f"{exchange!r} and its queues.",
+        flush=True,
+    )
+    if not listed:
+        print(
+            f"stablegate: rabbitmqctl is missing, so queues {exchange}.* were not deleted and "
+            "may still hold events of the old chains",
+            file=sys.stderr,
+        )
+    SUITE_CHAINS.parent.mkdir(parents=True, exist_ok=True)
+    SUITE_CHAINS.write_text(json.dumps({**recorded, key: dict(genesis)}, indent=2))
+    return True
+
+
+async def _reset_state(
+    database_url: str, rabbitmq_url: str, exchange: str, schemas: Sequence[str]
+) -> bool:
+    await _drop_schemas(database_url, names=schemas)
+    return await _drop_bus(rabbitmq_url, exchange)
+
+
 def _let_dashboard_act(suite: Suite, secret_key: str) -> None:
     """Restart the dashboard with the demo merchant's key (its actions go through the
     gateway API) and the services its system page probes."""
@@ -393,6 +487,11 @@ def _run_local() -> int:
         bsc_rpc_url=bsc["rpc_url"],
         tron_url=tron["http_url"] if tron else None,
     )
+    genesis = devnet_genesis(
+        {"ethereum": chain["rpc_url"], "bsc": bsc["rpc_url"]}, tron["http_url"] if tron else None
+    )
+    exchange = os.environ.get("RABBITMQ_EXCHANGE", "stablegate")
+    reset_for_new_chains(database_url, rabbitmq_url, exchange, services, genesis)
     suite = Suite(base_env, services, ROOT / ".state" / "logs", bind_children=True)
     with running_suite(suite):
         merchant = json.loads(suite.cli("gateway", "create-merchant", "--name", "Demo shop").stdout)

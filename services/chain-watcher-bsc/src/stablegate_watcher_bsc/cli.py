@@ -1,4 +1,4 @@
-"""`stablegate-watcher-bsc migrate | serve`."""
+"""`stablegate-watcher-bsc migrate | serve | reset-chain`."""
 
 from __future__ import annotations
 

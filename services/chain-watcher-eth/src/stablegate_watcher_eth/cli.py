@@ -1,4 +1,4 @@
-"""`stablegate-watcher-eth migrate | serve`."""
+"""`stablegate-watcher-eth migrate | serve | reset-chain`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`stablegate-watcher-tron migrate | serve`."""
+"""`stablegate-watcher-tron migrate | serve | reset-chain`."""
 
 from __future__ import annotations
 

@@ -16,10 +16,12 @@ from stablegate_common.watcher.config import (
     WatcherSettings,
 )
 from stablegate_common.watcher.engine import ChainIdMismatch, TokenDecimalsMismatch, WatcherEngine
+from stablegate_common.watcher.identity import ChainChanged
 from stablegate_common.watcher.runner import ScannerLoop, WatcherNotReady
 from stablegate_common.watcher.watchset import WatchSetConsumer
 
 __all__ = [
+    "ChainChanged",
     "ChainIdMismatch",
     "EngineConfig",
     "ScannerLoop",

@@ -1,8 +1,8 @@
 """Alembic operations that create the watcher tables in a watcher service's schema.
 
 Each watcher's first migration calls `create_bus_tables()` and `create_watcher_tables()`
-in `upgrade()` (and the drops in `downgrade()`). The shapes match `watcher.models`
-(a test compares them).
+in `upgrade()` (and the drops in `downgrade()`); its second, `add_chain_identity()`. After
+both, the shapes match `watcher.models` (a test compares them).
 """
 
 from __future__ import annotations
@@ -102,6 +102,18 @@ def _create_observed_transfers() -> None:
     )
     op.create_index("ix_observed_transfers_block_number", "observed_transfers", ["block_number"])
     op.create_index("ix_observed_transfers_to_address", "observed_transfers", ["to_address"])
+
+
+def add_chain_identity() -> None:
+    """The chain a cursor counts on (w0002/b0002/t0002). Existing cursors get NULLs and
+    adopt the node's chain at their next start."""
+    op.add_column("scan_cursor", sa.Column("chain_id", sa.BigInteger(), nullable=True))
+    op.add_column("scan_cursor", sa.Column("genesis_hash", sa.String(HASH_LENGTH), nullable=True))
+
+
+def drop_chain_identity() -> None:
+    op.drop_column("scan_cursor", "genesis_hash")
+    op.drop_column("scan_cursor", "chain_id")
 
 
 def drop_watcher_tables() -> None:

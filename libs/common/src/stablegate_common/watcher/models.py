@@ -1,6 +1,7 @@
 """The watcher's tables, in the watcher service's own schema (chosen by search_path).
 
-- `scan_cursor`: the last block whose transfers are fully recorded, one row per network.
+- `scan_cursor`: the last block whose transfers are fully recorded, one row per network,
+  with the identity of the chain it counts on (chain id, genesis hash; `identity.py`).
 - `block_hashes`: hashes of the newest scanned blocks (the reorg window), to notice when
   the chain under the cursor changed.
 - `watched_addresses`: the watch set; `backfilled_at` is NULL until the blocks scanned
@@ -46,6 +47,10 @@ class ScanCursor(Base):
     network: Mapped[str] = mapped_column(String(32), primary_key=True)
     # -1 when scanning starts at genesis.
     last_scanned_block: Mapped[int] = mapped_column(BigInteger)
+    # The chain the cursor counts on; NULL genesis_hash: made before identities were kept
+    # (adopted at the next start). chain_id is NULL for chains without one (Tron).
+    chain_id: Mapped[int | None] = mapped_column(BigInteger)
+    genesis_hash: Mapped[str | None] = mapped_column(String(HASH_LENGTH))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

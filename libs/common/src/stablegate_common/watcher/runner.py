@@ -4,7 +4,8 @@ service reports on `/readyz`.
 
 Node and database failures are expected and retried with back-off; the loop reports them
 through metrics and readiness. A misconfiguration found at start (token decimals, chain
-id) raises out of `run()`, which stops the service with the message.
+id, a chain other than the one the cursor counts on) raises out of `run()`, which stops
+the service with the message.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class ScannerLoop:
         while not stop.is_set():
             try:
                 await self.engine.verify_chain()
-            except ChainError as exc:
+            except (ChainError, SQLAlchemyError, OSError) as exc:
                 self._failed(exc)
                 await sleep_or_stop(stop, self._backoff())
                 continue

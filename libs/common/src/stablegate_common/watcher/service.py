@@ -1,6 +1,7 @@
 """Assembly of a watcher service, shared by every chain: a watcher package supplies its
 network name, schema, migrations folder and how to build its chain client, and gets a
-`main()` with `migrate` and `serve`.
+`main()` with `migrate`, `serve` and `reset-chain` (forget the chain state, for devnets
+that start again from block 0).
 
 `serve` runs in one process: the HTTP app (`/healthz`, `/readyz`, `/metrics`), the
 watch-set consumer, the outbox relay and the scanning loop.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from stablegate_common.logging import configure_logging
 from stablegate_common.metrics import service_info
 from stablegate_common.watcher.config import WatcherServiceSettings, WatcherSettings
 from stablegate_common.watcher.engine import WatcherEngine
+from stablegate_common.watcher.identity import ResetSummary, reset_chain_state
 from stablegate_common.watcher.runner import ScannerLoop
 from stablegate_common.watcher.watchset import CONSUMER, ROUTING_KEYS, WatchSetConsumer
 
@@ -48,6 +51,11 @@ class WatcherSpec:
     settings_cls: type[WatcherServiceSettings]
     client_factory: ClientFactory
     version: str = "0.1.0"
+
+    @property
+    def command(self) -> str:
+        """The console script, e.g. `stablegate-watcher-eth`."""
+        return f"stablegate-{self.service.removeprefix('chain-')}"
 
 
 @dataclass
@@ -76,7 +84,9 @@ def build_service(spec: WatcherSpec, settings: WatcherServiceSettings) -> Watche
     bus = Bus(settings.bus, service=spec.service)
     relay = OutboxRelay(db, bus)
     db.after_commit(relay.kick, only_if=OUTBOX_WRITTEN)
-    engine = WatcherEngine(db, client, network, config, producer=spec.service)
+    engine = WatcherEngine(
+        db, client, network, config, producer=spec.service, reset_command=spec.command
+    )
     loop = ScannerLoop(engine)
 
     health = Health()
@@ -107,10 +117,17 @@ def build_service(spec: WatcherSpec, settings: WatcherServiceSettings) -> Watche
 
 
 def main(spec: WatcherSpec, argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"stablegate-{spec.service.removeprefix('chain-')}")
+    parser = argparse.ArgumentParser(prog=spec.command)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("serve", help="scan the chain and serve health and metrics")
+    reset = commands.add_parser(
+        "reset-chain",
+        help="forget the scan cursor, block hashes, observed transfers and the chain "
+        "identity (a devnet started again from block 0); the next start scans afresh",
+    )
+    reset.add_argument("--yes", action="store_true", help="really delete them")
+    reset.add_argument("--force", action="store_true", help="allow it in production")
     args = parser.parse_args(argv)
 
     settings = load_settings(spec.settings_cls, spec.default_schema)
@@ -119,6 +136,8 @@ def main(spec: WatcherSpec, argv: Sequence[str] | None = None) -> int:
         migrations.upgrade(spec.migrations, settings.database)
         log.info("migrated", extra={"schema": settings.database.schema_name})
         return 0
+    if args.command == "reset-chain":
+        return _reset_chain(spec, settings, confirmed=args.yes, forced=args.force)
     settings.watcher.require_rpc_url(spec.network)  # fail before anything starts
     return asyncio.run(_serve(spec, settings))
 
@@ -126,3 +145,47 @@ def main(spec: WatcherSpec, argv: Sequence[str] | None = None) -> int:
 async def _serve(spec: WatcherSpec, settings: WatcherServiceSettings) -> int:
     service = build_service(spec, settings)
     return await service.runner.run()
+
+
+def _reset_chain(
+    spec: WatcherSpec, settings: WatcherServiceSettings, *, confirmed: bool, forced: bool
+) -> int:
+    schema = settings.database.schema_name
+    if settings.environment == "production" and not forced:
+        print(
+            f"{spec.command} reset-chain: refused in production (STABLEGATE_ENVIRONMENT="
+            "production): the watcher would rescan from the head and miss every payment "
+            "below it. Add --force if this really is a new chain.",
+            file=sys.stderr,
+        )
+        return 2
+    if not confirmed:
+        print(
+            f"{spec.command} reset-chain deletes the scan cursor, block hashes, observed "
+            f"transfers and chain identity in schema {schema!r}; add --yes to do it.",
+            file=sys.stderr,
+        )
+        return 2
+    summary = asyncio.run(_reset(settings))
+    log.warning(
+        "chain state reset",
+        extra={"network": spec.network, "schema": schema}
+        | {"transfers": summary.transfers, "block_hashes": summary.block_hashes}
+        | {"cursors": summary.cursors, "addresses_to_backfill": summary.addresses_to_backfill},
+    )
+    print(
+        f"{spec.network}: chain state reset in schema {schema!r} ({summary.transfers} observed "
+        f"transfers, {summary.block_hashes} block hashes, {summary.cursors} cursor dropped; "
+        f"{summary.addresses_to_backfill} watched addresses to search again). The next "
+        f"`{spec.command} serve` starts on the node's chain."
+    )
+    return 0
+
+
+async def _reset(settings: WatcherServiceSettings) -> ResetSummary:
+    db = Database(settings.database)
+    try:
+        async with db.transaction() as session:
+            return await reset_chain_state(session)
+    finally:
+        await db.dispose()
