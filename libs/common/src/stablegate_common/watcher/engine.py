@@ -375,7 +375,8 @@ class WatcherEngine:
             "a pending transfer's block is not on the finalized chain",
             extra={"network": self.name, "block": min(off), "finalized": finalized},
         )
-        return Fork(ancestor=min(off) - 1, deep=False)
+        ancestor = min(off) - 1
+        return Fork(ancestor=ancestor, deep=False, rescan_from=ancestor)
 
     def _on_final_chain(self, scan: Scan, final: dict[int, str]) -> bool:
         """False (and the window is read again later) when a transfer in it sits in a
