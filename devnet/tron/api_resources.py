@@ -176,12 +176,3 @@ def broadcast_hex(req: ApiRequest) -> Any:
     except BroadcastError as exc:
         answer = {"result": False, "code": exc.code, "message": exc.message}
     return {**answer, "transaction": printed, "txid": tx.txid}
-
-
-WALLET_ENDPOINTS = (
-    freeze_balance_v2,
-    unfreeze_balance_v2,
-    delegate_resource,
-    undelegate_resource,
-    broadcast_hex,
-)

@@ -35,12 +35,11 @@ from typing import Any
 
 from aiohttp import web
 
-from devnet.tron import api_resources
+from devnet.tron import api_resources  # noqa: F401  (registers the Stake 2.0 endpoints)
 from devnet.tron.api import ApiRequest, handle
 from devnet.tron.node import ControlError, DevnetNode
 from devnet.tron.render import java_error
 
-assert api_resources.WALLET_ENDPOINTS  # imported for its endpoints, which register themselves
 FAULT_MODES = ("error", "busy", "503", "hang", "close", "lite")
 LITE_NODE = "this API is closed because this node is a lite fullnode"
 log = logging.getLogger(__name__)

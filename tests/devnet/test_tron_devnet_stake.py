@@ -494,3 +494,57 @@ async def test_tronpy_offline_transactions_are_accepted_as_hex(
     assert (await info(tron_api, trc20.txid))["receipt"]["energy_usage_total"] == EMPTY_ENERGY
     assert tron_devnet.token_balance("USDT", to) == 500_000
     assert tron_devnet.trx_balance(to) == 2 * TRX
+
+
+# --- controls -------------------------------------------------------------------------------
+
+
+async def test_stake_delegate_and_price_controls(
+    tron_api: TronApi, paused_tron: TronDevnet
+) -> None:
+    owner, receiver = funded(paused_tron, 3_000), funded(paused_tron, 1)
+
+    async def control(name: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await tron_api.http.post(f"_devnet/{name}", json=body)
+        answer: dict[str, Any] = response.json()
+        answer["http_status"] = response.status_code
+        return answer
+
+    staked = await control("stake", {"private_key": owner.private_key, "amount": 2_000 * TRX})
+    assert staked["http_status"] == 200
+    assert "fee" not in await info(tron_api, staked["txid"])
+    lent = await control(
+        "delegate",
+        {"private_key": owner.private_key, "to": receiver.address, "amount": 1_500 * TRX},
+    )
+    assert lent["block"] == staked["block"] + 1
+    energy = await resources(tron_api, receiver.address)
+    assert energy["EnergyLimit"] == expected_limit(1_500, energy)
+    back = await control(
+        "delegate",
+        {
+            "private_key": owner.private_key,
+            "to": receiver.address,
+            "amount": 1_500 * TRX,
+            "undo": True,
+        },
+    )
+    assert back["http_status"] == 200
+    assert "EnergyLimit" not in await resources(tron_api, receiver.address)
+    # Through the chain's own checks: more than the stake is refused with java-tron's text.
+    too_much = await control(
+        "delegate",
+        {"private_key": owner.private_key, "to": receiver.address, "amount": 2_001 * TRX},
+    )
+    assert too_much["http_status"] == 400
+    assert "available FreezeEnergyV2 balance" in too_much["error"]
+
+    assert (await control("set_prices", {"energy": 0}))["http_status"] == 400
+    assert (await control("set_prices", {"bandwidth": 1_500}))["http_status"] == 200
+    try:
+        prices = (await tron_api.call("wallet/getbandwidthprices"))["prices"]
+        assert prices.endswith(":1500")
+        parameters = (await tron_api.call("wallet/getchainparameters"))["chainParameter"]
+        assert {"key": "getTransactionFee", "value": 1_500} in parameters
+    finally:
+        paused_tron.set_prices(bandwidth=1_000)
