@@ -548,3 +548,34 @@ async def test_stake_delegate_and_price_controls(
         assert {"key": "getTransactionFee", "value": 1_500} in parameters
     finally:
         paused_tron.set_prices(bandwidth=1_000)
+
+
+async def test_stake_transactions_broadcast_as_json_too(
+    tron_api: TronApi, paused_tron: TronDevnet
+) -> None:
+    owner, receiver = funded(paused_tron, 500), funded(paused_tron, 1)
+    await stake(tron_api, paused_tron, owner, 100)
+    for visible in (True, False):
+        shown = (lambda a: a) if visible else to_hex41
+        body = {
+            "owner_address": shown(owner.address),
+            "receiver_address": shown(receiver.address),
+            "balance": 10 * TRX,
+            "resource": "ENERGY",
+            "visible": visible,
+        }
+        built = await tron_api.call("wallet/delegateresource", body)
+        value = built["raw_data"]["contract"][0]["parameter"]["value"]
+        assert value["receiver_address"] == shown(receiver.address)
+        signed = {**built, "signature": [sign(built["txID"], owner.private_key)]}
+        answer = await tron_api.call("wallet/broadcasttransaction", signed)
+        assert answer == {"result": True, "code": "SUCCESS", "txid": built["txID"]}
+        paused_tron.mine()
+    record = await tron_api.call(
+        "wallet/getdelegatedresourcev2",
+        {"fromAddress": owner.address, "toAddress": receiver.address, "visible": True},
+    )
+    assert record["delegatedResource"][0]["frozen_balance_for_energy"] == 20 * TRX
+    held = await tron_api.call("wallet/gettransactionbyid", {"value": built["txID"]})
+    assert held["ret"] == [{"contractRet": "SUCCESS"}]
+    assert held["raw_data"]["contract"][0]["type"] == "DelegateResourceContract"
