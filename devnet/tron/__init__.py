@@ -1,10 +1,13 @@
 """A Tron devnet: an HTTP server speaking the java-tron API that Stablegate's Tron client
 and tronpy use, with blocks on a timer, TRX and TRC-20 balances, signature checks, energy
-and bandwidth fees, a solidity view, and test-only controls (mine, fork, fail, fund).
+and bandwidth fees paid by Stake 2.0 resources or burnt TRX, a solidity view, and test-only
+controls (mine, fork, fail, fund, stake, delegate, set prices).
 
-Modules: `encoding` (addresses, protobuf, txID, signatures), `tokens` (TRC-20 contracts in
-Python), `ledger` (state and fees), `transactions`, `chain` (blocks, pool, forks),
-`render` and `api` (java-tron JSON), `node` (test operations), `app` (HTTP server),
+Modules: `encoding` (addresses, protobuf, txID, signatures), `protobuf` (reading a
+serialized Transaction back), `tokens` (TRC-20 contracts in Python), `ledger` (state and
+fees), `resources` (Stake 2.0: stake, delegation, energy and bandwidth limits, prices),
+`transactions`, `chain` (blocks, pool, forks), `render`, `api` and `api_resources`
+(java-tron JSON), `node` (test operations), `app` (HTTP server),
 `server` (`start_tron_devnet`, the thread handle `TronDevnet`, and the foreground
 command line), `cli` (the background process `make devnet` runs). Test and demo tooling:
 no gateway code imports it.

@@ -22,12 +22,7 @@ from devnet.tron.encoding import (
     to_base58,
     unhex,
 )
-from devnet.tron.ledger import (
-    BANDWIDTH_PRICE_SUN,
-    CHAIN_PARAMETERS,
-    ENERGY_PRICE_SUN,
-    ContractValidateError,
-)
+from devnet.tron.ledger import ContractValidateError, chain_parameters
 from devnet.tron.render import (
     account_json,
     account_resource_json,
@@ -39,6 +34,7 @@ from devnet.tron.render import (
     owner_permission,
     text,
 )
+from devnet.tron.resources import price_history
 from devnet.tron.tokens import trc20_abi
 from devnet.tron.transactions import SignedTx, new_raw
 
@@ -69,7 +65,7 @@ def endpoint(name: str, *, solidity: bool = False) -> Callable[[Handler], Handle
     return register
 
 
-def _int_arg(body: Mapping[str, Any], name: str, default: int | None = None) -> int:
+def int_arg(body: Mapping[str, Any], name: str, default: int | None = None) -> int:
     value = body.get(name, default)
     if value is None:
         raise EncodingError(f"{name} is required")
@@ -96,7 +92,7 @@ def get_now_block(req: ApiRequest) -> Any:
 
 @endpoint("getblockbynum", solidity=True)
 def get_block_by_num(req: ApiRequest) -> Any:
-    block = req.chain.block(_int_arg(req.body, "num"), req.solid)
+    block = req.chain.block(int_arg(req.body, "num"), req.solid)
     return {} if block is None else block_json(block, req.visible)
 
 
@@ -108,7 +104,7 @@ def get_block_by_id(req: ApiRequest) -> Any:
 
 @endpoint("getblockbylimitnext", solidity=True)
 def get_block_by_limit_next(req: ApiRequest) -> Any:
-    start, end = _int_arg(req.body, "startNum"), _int_arg(req.body, "endNum")
+    start, end = int_arg(req.body, "startNum"), int_arg(req.body, "endNum")
     if start < 0 or end <= start or end - start > MAX_BLOCK_RANGE:
         return {}
     blocks = [req.chain.block(n, req.solid) for n in range(start, end)]
@@ -118,7 +114,7 @@ def get_block_by_limit_next(req: ApiRequest) -> Any:
 
 @endpoint("getblockbylatestnum", solidity=True)
 def get_block_by_latest_num(req: ApiRequest) -> Any:
-    count = _int_arg(req.body, "num")
+    count = int_arg(req.body, "num")
     if count <= 0 or count > MAX_BLOCK_RANGE:
         return {}
     top = req.chain.top(req.solid).number
@@ -146,7 +142,7 @@ def get_transaction_info_by_id(req: ApiRequest) -> Any:
 
 @endpoint("gettransactioninfobyblocknum", solidity=True)
 def get_transaction_info_by_block_num(req: ApiRequest) -> Any:
-    number = _int_arg(req.body, "num")
+    number = int_arg(req.body, "num")
     block = req.chain.block(number, req.solid) if number > 0 else None
     if block is None:
         # `{}` for num <= 0 as the node answers; also for a block beyond the head, so a
@@ -195,19 +191,19 @@ def get_sign_weight(req: ApiRequest) -> Any:
 @endpoint("createtransaction")
 def create_transaction(req: ApiRequest) -> Any:
     value = {
-        "amount": _int_arg(req.body, "amount"),
+        "amount": int_arg(req.body, "amount"),
         "owner_address": parse_address(req.body.get("owner_address"), req.visible),
         "to_address": parse_address(req.body.get("to_address"), req.visible),
     }
-    tx = _node_built(req.chain, "TransferContract", value)
+    tx = node_built(req.chain, "TransferContract", value)
     try:
-        req.chain.executor.validate(req.chain.ledger(), tx.call)
+        req.chain.executor.validate(req.chain.ledger(), tx.call, req.chain.clock())
     except ContractValidateError as exc:
         return java_error("org.tron.core.exception.ContractValidateException", str(exc))
     return tx.unsigned_json(req.visible)
 
 
-def _node_built(chain: Chain, kind: str, value: dict[str, Any], fee_limit: int = 0) -> SignedTx:
+def node_built(chain: Chain, kind: str, value: dict[str, Any], fee_limit: int = 0) -> SignedTx:
     head = chain.head
     raw = new_raw(kind, value, head.block_id, head.timestamp, chain.clock(), fee_limit)
     return SignedTx.from_raw(raw)
@@ -231,8 +227,8 @@ def _trigger_tx(req: ApiRequest, fee_limit: int = 0) -> SignedTx:
         "contract_address": parse_address(req.body.get("contract_address"), req.visible),
     }
     if req.body.get("call_value"):
-        value["call_value"] = _int_arg(req.body, "call_value")
-    return _node_built(req.chain, "TriggerSmartContract", value, fee_limit)
+        value["call_value"] = int_arg(req.body, "call_value")
+    return node_built(req.chain, "TriggerSmartContract", value, fee_limit)
 
 
 def _contract_error(message: str, visible: bool) -> dict[str, Any]:
@@ -275,9 +271,9 @@ def estimate_energy(req: ApiRequest) -> Any:
 @endpoint("triggersmartcontract")
 def trigger_smart_contract(req: ApiRequest) -> Any:
     # The node's default fee_limit is 0, which runs out of energy at once (chains.md §3.3).
-    tx = _trigger_tx(req, fee_limit=_int_arg(req.body, "fee_limit", 0))
+    tx = _trigger_tx(req, fee_limit=int_arg(req.body, "fee_limit", 0))
     try:
-        req.chain.executor.validate(req.chain.ledger(), tx.call)
+        req.chain.executor.validate(req.chain.ledger(), tx.call, req.chain.clock())
     except ContractValidateError as exc:
         return _contract_error(str(exc), req.visible)
     return {"result": {"result": True}, "transaction": tx.unsigned_json(req.visible)}
@@ -303,21 +299,24 @@ def get_contract(req: ApiRequest) -> Any:
 # --- accounts and parameters ----------------------------------------------------------------
 
 
-def _account_address(req: ApiRequest) -> Hex41:
+def account_address(req: ApiRequest) -> Hex41:
     return parse_address(req.body.get("address"), req.visible)
 
 
 @endpoint("getaccount", solidity=True)
 def get_account(req: ApiRequest) -> Any:
-    address = _account_address(req)
+    address = account_address(req)
     account = req.chain.ledger(req.solid).accounts.get(address)
     return {} if account is None else account_json(address, account, req.visible)
 
 
 @endpoint("getaccountresource")
 def get_account_resource(req: ApiRequest) -> Any:
-    account = req.chain.ledger().accounts.get(_account_address(req))
-    return {} if account is None else account_resource_json(account, req.chain.clock())
+    ledger = req.chain.ledger()
+    account = ledger.accounts.get(account_address(req))
+    if account is None:
+        return {}
+    return account_resource_json(account, ledger, req.chain.executor.params, req.chain.clock())
 
 
 @endpoint("getaccountnet")
@@ -333,17 +332,18 @@ def get_node_info(req: ApiRequest) -> Any:
 
 @endpoint("getchainparameters")
 def get_chain_parameters(req: ApiRequest) -> Any:
-    return {"chainParameter": [{"key": k, "value": v} for k, v in CHAIN_PARAMETERS.items()]}
+    parameters = chain_parameters(req.chain.executor.params)
+    return {"chainParameter": [{"key": k, "value": v} for k, v in parameters.items()]}
 
 
-@endpoint("getenergyprices")
+@endpoint("getenergyprices", solidity=True)
 def get_energy_prices(req: ApiRequest) -> Any:
-    return {"prices": f"0:{ENERGY_PRICE_SUN}"}
+    return {"prices": price_history(req.chain.executor.params.energy_prices)}
 
 
-@endpoint("getbandwidthprices")
+@endpoint("getbandwidthprices", solidity=True)
 def get_bandwidth_prices(req: ApiRequest) -> Any:
-    return {"prices": f"0:{BANDWIDTH_PRICE_SUN}"}
+    return {"prices": price_history(req.chain.executor.params.bandwidth_prices)}
 
 
 def handle(req: ApiRequest, name: str) -> Any | None:

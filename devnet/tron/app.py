@@ -9,6 +9,11 @@ Controls (POST, JSON body; every answer includes the chain `status`):
     transfer  {"from": index|"T…"|"faucet" | "private_key": hex, "to": "T…", "amount": units,
                "token": "USDT", "fee_limit": sun, "fail": "REVERT"|"OUT_OF_ENERGY",
                "keep_logs": false, "mine": true}
+    stake     {"from": index|"T…"|"faucet" | "private_key": hex, "amount": sun,
+               "resource": "ENERGY"|"BANDWIDTH", "mine": true}   FreezeBalanceV2
+    delegate  {"from"… | "private_key", "to": "T…", "amount": sun, "resource": "ENERGY",
+               "undo": false, "mine": true}   DelegateResource (UnDelegateResource if undo)
+    set_prices {"energy": sun, "bandwidth": sun}   burn prices from now on
     fail_next {"path": "wallet/getnowblock"|"*", "mode": "error"|"busy"|"503"|"hang"|
                "close"|"lite", "times": 1, "seconds": 30}
     pause / resume                                  stop or restart the block timer
@@ -30,6 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
+from devnet.tron import api_resources  # noqa: F401  (registers the Stake 2.0 endpoints)
 from devnet.tron.api import ApiRequest, handle
 from devnet.tron.node import ControlError, DevnetNode
 from devnet.tron.render import java_error
@@ -230,6 +236,15 @@ class DevnetServer:
             return {"sent": [{"txid": s.txid, "block": s.block} for s in sent]}
         if name == "transfer":
             return _transfer(node, body)
+        if name in ("stake", "delegate"):
+            return _stake(node, name, body)
+        if name == "set_prices":
+            energy, bandwidth = body.get("energy"), body.get("bandwidth")
+            node.set_prices(
+                energy=None if energy is None else int(energy),
+                bandwidth=None if bandwidth is None else int(bandwidth),
+            )
+            return {}
         if name == "fail_next":
             self.fail_next(
                 body.get("path", "*"),
@@ -268,6 +283,17 @@ def _transfer(node: DevnetNode, body: dict[str, Any]) -> dict[str, Any]:
         keep_logs=bool(body.get("keep_logs", False)),
         mine=bool(body.get("mine", True)),
     )
+    return {"txid": sent.txid, "block": sent.block}
+
+
+def _stake(node: DevnetNode, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    key = body.get("private_key") or node.key_for(body.get("from", 0))
+    resource, mine = body.get("resource", "ENERGY"), bool(body.get("mine", True))
+    if name == "stake":
+        sent = node.stake(key, int(body["amount"]), resource, mine=mine)
+    else:
+        undo = bool(body.get("undo", False))
+        sent = node.delegate(key, body["to"], int(body["amount"]), resource, undo=undo, mine=mine)
     return {"txid": sent.txid, "block": sent.block}
 
 

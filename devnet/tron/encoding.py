@@ -22,10 +22,28 @@ from eth_utils.exceptions import ValidationError
 Hex41 = str  # "41" + 40 lowercase hex digits
 
 ZERO_ADDRESS: Hex41 = "41" + "00" * 20
-CONTRACT_TYPES = {"TransferContract": 1, "TriggerSmartContract": 31}
+# ContractType numbers of core/Tron.proto for the contracts the devnet runs.
+CONTRACT_TYPES = {
+    "TransferContract": 1,
+    "TriggerSmartContract": 31,
+    "FreezeBalanceV2Contract": 54,
+    "UnfreezeBalanceV2Contract": 55,
+    "DelegateResourceContract": 57,
+    "UnDelegateResourceContract": 58,
+}
+CONTRACT_NAMES = {number: name for name, number in CONTRACT_TYPES.items()}
+STAKE_CONTRACTS = (
+    "FreezeBalanceV2Contract",
+    "UnfreezeBalanceV2Contract",
+    "DelegateResourceContract",
+    "UnDelegateResourceContract",
+)
+# common.proto ResourceCode; BANDWIDTH is the default, so protobuf JSON leaves it out.
+RESOURCE_CODES = {"BANDWIDTH": 0, "ENERGY": 1, "TRON_POWER": 2}
+RESOURCE_NAMES = {number: name for name, number in RESOURCE_CODES.items()}
 TYPE_URL = "type.googleapis.com/protocol.{}"
 # Address fields of the supported contract parameters (converted by `visible`).
-ADDRESS_FIELDS = ("owner_address", "to_address", "contract_address")
+ADDRESS_FIELDS = ("owner_address", "to_address", "contract_address", "receiver_address")
 
 
 class EncodingError(ValueError):
@@ -136,7 +154,46 @@ def _int(value: object, field: str) -> int:
         raise EncodingError(f"{field} is not an integer: {value!r}") from exc
 
 
+def resource_code(value: object) -> int:
+    """A `resource` field (enum name, or its number) as its ResourceCode number."""
+    if value in (None, ""):
+        return 0
+    if isinstance(value, str) and value in RESOURCE_CODES:
+        return RESOURCE_CODES[value]
+    if isinstance(value, int) and not isinstance(value, bool) and value in RESOURCE_NAMES:
+        return value
+    raise EncodingError(f"resource is not a ResourceCode: {value!r}")
+
+
+def _address_bytes(value: Mapping[str, Any], name: str) -> bytes:
+    return bytes.fromhex(to_hex41(value[name]))
+
+
+def _encode_stake(kind: str, value: Mapping[str, Any]) -> bytes:
+    """balance_contract.proto: FreezeBalanceV2 / UnfreezeBalanceV2 {owner_address = 1,
+    frozen_balance | unfreeze_balance = 2, resource = 3}; DelegateResource /
+    UnDelegateResource {owner_address = 1, resource = 2, balance = 3, receiver_address = 4,
+    lock = 5, lock_period = 6} (funds-out.md §1.1)."""
+    owner = _bytes_field(1, _address_bytes(value, "owner_address"))
+    resource = resource_code(value.get("resource"))
+    if kind in ("FreezeBalanceV2Contract", "UnfreezeBalanceV2Contract"):
+        amount = "frozen_balance" if kind == "FreezeBalanceV2Contract" else "unfreeze_balance"
+        return owner + _int_field(2, _int(value.get(amount, 0), amount)) + _int_field(3, resource)
+    out = (
+        owner
+        + _int_field(2, resource)
+        + _int_field(3, _int(value.get("balance", 0), "balance"))
+        + _bytes_field(4, _address_bytes(value, "receiver_address"))
+    )
+    if kind == "DelegateResourceContract":
+        out += _int_field(5, 1 if value.get("lock") else 0)
+        out += _int_field(6, _int(value.get("lock_period", 0), "lock_period"))
+    return out
+
+
 def _encode_parameter(kind: str, value: Mapping[str, Any]) -> bytes:
+    if kind in STAKE_CONTRACTS:
+        return _encode_stake(kind, value)
     owner = bytes.fromhex(to_hex41(value["owner_address"]))
     if kind == "TransferContract":
         return (

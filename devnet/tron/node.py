@@ -30,7 +30,7 @@ from devnet.tron.genesis import (
     derive_accounts,
     genesis_ledger,
 )
-from devnet.tron.ledger import ENERGY_PRICE_SUN, Executor, Fault
+from devnet.tron.ledger import Executor, Fault
 from devnet.tron.transactions import SignedTx, new_raw
 
 DEFAULT_FEE_LIMIT = 50_000_000  # 50 TRX: above the 13.03 TRX worst case of a USDT transfer
@@ -130,6 +130,50 @@ class DevnetNode:
         fault = Fault(revert=fail == "REVERT", keep_logs=keep_logs) if fail or keep_logs else None
         return self._send(private_key, "TriggerSmartContract", value, fee_limit, fault, mine)
 
+    def stake(
+        self, private_key: str, amount_sun: int, resource: str = "ENERGY", *, mine: bool = True
+    ) -> Sent:
+        """A signed FreezeBalanceV2 (Stake 2.0) of `amount_sun` for `resource`."""
+        value = {
+            "owner_address": address_of_key(private_key),
+            "frozen_balance": amount_sun,
+            "resource": _resource(resource),
+        }
+        return self._send(private_key, "FreezeBalanceV2Contract", value, 0, None, mine)
+
+    def delegate(
+        self,
+        private_key: str,
+        to: str,
+        amount_sun: int,
+        resource: str = "ENERGY",
+        *,
+        undo: bool = False,
+        mine: bool = True,
+    ) -> Sent:
+        """A signed DelegateResource of `amount_sun` of staked TRX to `to`, or with `undo`
+        the UnDelegateResource that takes it back."""
+        value = {
+            "owner_address": address_of_key(private_key),
+            "resource": _resource(resource),
+            "balance": amount_sun,
+            "receiver_address": _address(to),
+        }
+        kind = "UnDelegateResourceContract" if undo else "DelegateResourceContract"
+        return self._send(private_key, kind, value, 0, None, mine)
+
+    def set_prices(self, *, energy: int | None = None, bandwidth: int | None = None) -> None:
+        """Change the burn prices (sun per energy / per byte) from now on, as a committee
+        proposal would; `getenergyprices` / `getbandwidthprices` keep the history."""
+        params, now = self.chain.executor.params, self.chain.clock()
+        try:
+            if energy is not None:
+                params.set_price("ENERGY", energy, now)
+            if bandwidth is not None:
+                params.set_price("BANDWIDTH", bandwidth, now)
+        except ValueError as exc:
+            raise ControlError(f"set_prices: {exc}") from exc
+
     def fund(
         self, to: str, *, trx_sun: int = 0, tokens: dict[str, int] | None = None, mine: bool = True
     ) -> list[Sent]:
@@ -204,7 +248,7 @@ class DevnetNode:
             "controls_url": http_url + "_devnet/",
             "block_time": self.config.block_time,
             "solidification_depth": self.chain.depth,
-            "energy_price_sun": ENERGY_PRICE_SUN,
+            "energy_price_sun": self.chain.executor.params.energy_price,
             "decimals": 6,
             "tokens": {symbol: to_base58(spec.address) for symbol, spec in TOKENS.items()},
             "accounts": [a.as_json() for a in self.accounts],
@@ -229,6 +273,12 @@ class DevnetNode:
                 }
             }
         }
+
+
+def _resource(resource: str) -> str:
+    if resource not in ("ENERGY", "BANDWIDTH"):
+        raise ControlError(f"resource must be ENERGY or BANDWIDTH, not {resource!r}")
+    return resource
 
 
 def _address(address: str) -> Hex41:

@@ -14,11 +14,20 @@ from typing import Any
 
 from devnet.tron.chain import Block, Chain, Entry
 from devnet.tron.encoding import Hex41, show_address
-from devnet.tron.ledger import FREE_NET_LIMIT, Account
+from devnet.tron.ledger import FREE_NET_LIMIT, Account, Ledger
+from devnet.tron.resources import (
+    NetworkParams,
+    energy_limit,
+    energy_used,
+    net_limit,
+    net_used,
+    total_energy_weight,
+    total_net_weight,
+)
 
 ACTIVE_OPERATIONS = "7fff1fc0033efb0f000000000000000000000000000000000000000000000000"
 # Protobuf field order of ResourceReceipt, which the JSON keeps.
-_RECEIPT_FIELDS = ("energy_fee", "energy_usage_total", "net_usage", "net_fee")
+_RECEIPT_FIELDS = ("energy_usage", "energy_fee", "energy_usage_total", "net_usage", "net_fee")
 
 
 def java_error(exception: str, message: str) -> dict[str, str]:
@@ -66,8 +75,8 @@ def info_json(block: Block, entry: Entry, visible: bool) -> dict[str, Any]:
         out["contract_address"] = show_address(receipt.contract_address, visible)
     fields = {name: getattr(receipt, name) for name in _RECEIPT_FIELDS}
     receipt_json: dict[str, Any] = {name: value for name, value in fields.items() if value}
-    if entry.tx.call.kind != "TransferContract":
-        receipt_json["result"] = receipt.result  # DEFAULT (omitted) for plain TRX transfers
+    if entry.tx.call.kind == "TriggerSmartContract":
+        receipt_json["result"] = receipt.result  # DEFAULT (omitted) for system contracts
     out["receipt"] = receipt_json
     if receipt.logs:
         out["log"] = [
@@ -108,29 +117,69 @@ def account_json(address: Hex41, account: Account, visible: bool) -> dict[str, A
     if account.balance:
         out["balance"] = account.balance
     out["create_time"] = account.create_time
+    if account.net_used:
+        out["net_usage"] = account.net_used
     if account.free_net_used:
         out["free_net_usage"] = account.free_net_used
+    if account.latest_consume_time:
+        out["latest_consume_time"] = account.latest_consume_time
+    if account.free_net_used:
         out["latest_consume_free_time"] = account.latest_consume_free_time
     out["net_window_size"] = 28_800_000
-    out["account_resource"] = {"energy_window_size": 28_800_000}
+    if account.delegated_bandwidth:
+        out["delegated_frozenV2_balance_for_bandwidth"] = account.delegated_bandwidth
+    if account.acquired_bandwidth:
+        out["acquired_delegated_frozenV2_balance_for_bandwidth"] = account.acquired_bandwidth
+    resource: dict[str, Any] = {}
+    if account.energy_used:
+        resource["energy_usage"] = account.energy_used
+    if account.latest_consume_time_for_energy:
+        resource["latest_consume_time_for_energy"] = account.latest_consume_time_for_energy
+    resource["energy_window_size"] = 28_800_000
+    if account.delegated_energy:
+        resource["delegated_frozenV2_balance_for_energy"] = account.delegated_energy
+    if account.acquired_energy:
+        resource["acquired_delegated_frozenV2_balance_for_energy"] = account.acquired_energy
+    out["account_resource"] = resource
     out["owner_permission"] = owner_permission(address, visible)
     out["active_permission"] = [active_permission(address, visible)]
-    out["frozenV2"] = [{}, {"type": "ENERGY"}, {"type": "TRON_POWER"}]
+    bandwidth = {"amount": account.frozen_bandwidth} if account.frozen_bandwidth else {}
+    energy: dict[str, Any] = {"type": "ENERGY"}
+    if account.frozen_energy:
+        energy["amount"] = account.frozen_energy
+    out["frozenV2"] = [bandwidth, energy, {"type": "TRON_POWER"}]
+    if account.unfrozen:
+        out["unfrozenV2"] = [_unfrozen_json(*entry) for entry in account.unfrozen]
     out["asset_optimized"] = True
     return out
 
 
-def account_resource_json(account: Account, now_ms: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    used = account.free_net_used_at(now_ms)
-    if used:
-        out["freeNetUsed"] = used
-    out["freeNetLimit"] = FREE_NET_LIMIT
-    out["TotalNetLimit"] = 43_200_000_000
-    out["TotalNetWeight"] = 26_000_000_000
-    out["TotalEnergyLimit"] = 180_000_000_000
-    out["TotalEnergyWeight"] = 19_000_000_000
+def _unfrozen_json(resource: str, amount: int, expire_time: int) -> dict[str, Any]:
+    out: dict[str, Any] = {} if resource == "BANDWIDTH" else {"type": resource}
+    out["unfreeze_amount"] = amount
+    out["unfreeze_expire_time"] = expire_time
     return out
+
+
+def account_resource_json(
+    account: Account, ledger: Ledger, params: NetworkParams, now_ms: int
+) -> dict[str, Any]:
+    """AccountResourceMessage: zero fields left out, usage as recovered by now."""
+    fields = {
+        "freeNetUsed": account.free_net_used_at(now_ms),
+        "freeNetLimit": FREE_NET_LIMIT,
+        "NetUsed": net_used(account, now_ms),
+        "NetLimit": net_limit(account, ledger, params),
+        "TotalNetLimit": params.total_net_limit,
+        "TotalNetWeight": total_net_weight(ledger, params),
+        "tronPowerLimit": (account.frozen_bandwidth + account.frozen_energy
+                           + account.delegated_bandwidth + account.delegated_energy) // 1_000_000,
+        "EnergyUsed": energy_used(account, now_ms),
+        "EnergyLimit": energy_limit(account, ledger, params),
+        "TotalEnergyLimit": params.total_energy_limit,
+        "TotalEnergyWeight": total_energy_weight(ledger, params),
+    }  # fmt: skip
+    return {name: value for name, value in fields.items() if value}
 
 
 def node_info_json(chain: Chain) -> dict[str, Any]:

@@ -165,9 +165,8 @@ class TronDevnet:
         private key given as 64 hex digits."""
 
         def send(node: DevnetNode) -> Sent:
-            key = sender if isinstance(sender, str) and len(sender) == 64 else node.key_for(sender)
             return node.send_token(
-                key,
+                _key(node, sender),
                 to,
                 amount,
                 token=token,
@@ -178,6 +177,34 @@ class TronDevnet:
             )
 
         return self.call(send)
+
+    def stake(
+        self, sender: str | int, amount_sun: int, resource: str = "ENERGY", *, mine: bool = True
+    ) -> Sent:
+        """FreezeBalanceV2 from a dev account, "faucet", or a 64-hex-digit private key."""
+        return self.call(
+            lambda node: node.stake(_key(node, sender), amount_sun, resource, mine=mine)
+        )
+
+    def delegate(
+        self,
+        sender: str | int,
+        to: str,
+        amount_sun: int,
+        resource: str = "ENERGY",
+        *,
+        undo: bool = False,
+        mine: bool = True,
+    ) -> Sent:
+        """DelegateResource (or with `undo` UnDelegateResource) of staked TRX to `to`."""
+        return self.call(
+            lambda node: node.delegate(
+                _key(node, sender), to, amount_sun, resource, undo=undo, mine=mine
+            )
+        )
+
+    def set_prices(self, *, energy: int | None = None, bandwidth: int | None = None) -> None:
+        self.call(lambda node: node.set_prices(energy=energy, bandwidth=bandwidth))
 
     def pause(self) -> None:
         self.call(lambda node: setattr(node, "paused", True))
@@ -195,6 +222,10 @@ class TronDevnet:
 
     def up(self) -> None:
         self._run(self.server.up())
+
+
+def _key(node: DevnetNode, sender: str | int) -> str:
+    return sender if isinstance(sender, str) and len(sender) == 64 else node.key_for(sender)
 
 
 def start_tron_devnet(port: int, config: DevnetConfig | None = None) -> TronDevnet:

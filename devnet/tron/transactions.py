@@ -12,10 +12,12 @@ from typing import Any
 from devnet.tron.encoding import (
     ADDRESS_FIELDS,
     CONTRACT_TYPES,
+    RESOURCE_NAMES,
     TYPE_URL,
     EncodingError,
     encode_raw_data,
     parse_address,
+    resource_code,
     show_address,
     transaction_size,
     txid_of,
@@ -34,8 +36,27 @@ _VALUE_FIELDS = {
         "call_token_value",
         "token_id",
     ),
+    "FreezeBalanceV2Contract": ("owner_address", "frozen_balance", "resource"),
+    "UnfreezeBalanceV2Contract": ("owner_address", "unfreeze_balance", "resource"),
+    "DelegateResourceContract": (
+        "owner_address",
+        "resource",
+        "balance",
+        "receiver_address",
+        "lock",
+        "lock_period",
+    ),
+    "UnDelegateResourceContract": ("owner_address", "resource", "balance", "receiver_address"),
 }
-_RAW_FIELDS = ("ref_block_bytes", "ref_block_hash", "expiration", "data", "fee_limit", "timestamp")
+_RAW_FIELDS = (
+    "ref_block_bytes",
+    "ref_block_num",
+    "ref_block_hash",
+    "expiration",
+    "data",
+    "fee_limit",
+    "timestamp",
+)
 
 
 def normalize_raw(raw: Mapping[str, Any], visible: bool) -> dict[str, Any]:
@@ -60,9 +81,14 @@ def _normalize_contract(contract: Mapping[str, Any], visible: bool) -> dict[str,
     given = contract["parameter"]["value"]
     value: dict[str, Any] = {}
     for name in _VALUE_FIELDS[kind]:
-        if not given.get(name):
-            continue
-        value[name] = parse_address(given[name], visible) if name in ADDRESS_FIELDS else given[name]
+        if not given.get(name) or (name == "resource" and given[name] in ("BANDWIDTH", 0)):
+            continue  # protobuf JSON leaves out default values, BANDWIDTH among them
+        if name in ADDRESS_FIELDS:
+            value[name] = parse_address(given[name], visible)
+        elif name == "resource":
+            value[name] = RESOURCE_NAMES[resource_code(given[name])]
+        else:
+            value[name] = given[name]
     out: dict[str, Any] = {
         "parameter": {"value": value, "type_url": contract["parameter"]["type_url"]},
         "type": kind,
