@@ -105,6 +105,20 @@ def check_address(address: str, network: str) -> None:
         raise ValueError(f"{address!r} is not an EIP-55 checksummed address")
 
 
+def _check_address_at(field: str, address: str, network: str) -> None:
+    try:
+        check_address(address, network)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from exc
+
+
+def _check_path_at(field: str, path: str, network: str) -> None:
+    try:
+        check_path(path, network)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from exc
+
+
 class Endpoint(_Model):
     """An address; `path` is set when it is one of ours (derived from the business's seed)."""
 
@@ -136,14 +150,14 @@ class _TransactionBase(_Model):
     amount: Amount
 
     def _check_common(self, network: str) -> None:
-        check_address(self.source.address, network)
+        _check_address_at("source.address", self.source.address, network)
         if self.source.path is None:
             raise ValueError("source.path: every source is derived from the seed")
-        check_path(self.source.path, network)
+        _check_path_at("source.path", self.source.path, network)
         if self.destination is not None:
-            check_address(self.destination.address, network)
+            _check_address_at("destination.address", self.destination.address, network)
             if self.destination.path is not None:
-                check_path(self.destination.path, network)
+                _check_path_at("destination.path", self.destination.path, network)
             if self.destination.address == self.source.address:
                 raise ValueError("destination.address: equals the source")
         if self.asset.is_native:
@@ -153,7 +167,7 @@ class _TransactionBase(_Model):
                 raise ValueError(f"asset.decimals: {NATIVE_SYMBOL[network]} has 18 or 6")
         else:
             assert self.asset.contract is not None
-            check_address(self.asset.contract, network)
+            _check_address_at("asset.contract", self.asset.contract, network)
             if self.asset.decimals > 36:
                 raise ValueError("asset.decimals: at most 36")
         if self.amount.base_units == 0:
