@@ -260,3 +260,16 @@ def test_serve_over_a_unix_socket(workdir: Path, served: Path) -> None:
     status, body = _call(served, "POST", "/v1/sign", b'{"format": 1.5}')
     assert status == 400
     assert body["error"]["code"] == "invalid_document"
+
+
+def test_address_and_xpub_commands_match_the_gateway_devnet_keys(workdir: Path) -> None:
+    from stablegate_common.hd import DEVNET_EVM_XPUB, DEVNET_TRON_XPUB
+
+    for network, xpub in (("ethereum", DEVNET_EVM_XPUB), ("tron", DEVNET_TRON_XPUB)):
+        result = _run(["xpub", "--network", network, "--seed-file", "seed.txt"], workdir)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == [f"m/44'/{60 if network == 'ethereum' else 195}'/0'", xpub]
+    result = _run(
+        ["address", "--network", "tron", "m/44'/195'/0'/0/0", "--seed-file", "seed.txt"], workdir
+    )
+    assert result.stdout.split() == ["m/44'/195'/0'/0/0", "TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH"]

@@ -16,7 +16,13 @@ import tempfile
 from pathlib import Path
 
 from stablegate_signer import __version__
-from stablegate_signer.documents import check_path, dump, load_request, load_response
+from stablegate_signer.documents import (
+    COIN_TYPES,
+    check_path,
+    dump,
+    load_request,
+    load_response,
+)
 from stablegate_signer.errors import SignerError
 from stablegate_signer.keys import read_seed
 from stablegate_signer.policy import Policy
@@ -54,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     address.add_argument("--network", choices=["ethereum", "bsc", "tron"], required=True)
     address.add_argument("paths", nargs="+")
     address.add_argument("--seed-file", type=Path)
+
+    xpub = sub.add_parser("xpub", help="print the account xpub the gateway derives addresses from")
+    xpub.add_argument("--network", choices=["ethereum", "bsc", "tron"], required=True)
+    xpub.add_argument("--account", type=int, default=0)
+    xpub.add_argument("--seed-file", type=Path)
     return parser
 
 
@@ -96,6 +107,11 @@ def _run(args: argparse.Namespace) -> int:
         seed = read_seed(args.seed_file, getpass.getpass)
         for path in args.paths:
             print(f"{path} {seed.address(path, args.network)}")
+        return 0
+    if args.command == "xpub":
+        path = f"m/44'/{COIN_TYPES[args.network]}'/{args.account}'"
+        check_path(path, args.network)
+        print(f"{path} {read_seed(args.seed_file, getpass.getpass).account_xpub(path)}")
         return 0
     policy = Policy.load(args.policy)
     if args.command == "serve":

@@ -41,6 +41,10 @@ class Seed:
             self._cache[path] = bytes(node.PrivateKey().Raw().ToBytes())
         return self._cache[path]
 
+    def account_xpub(self, path: str) -> str:
+        """The extended public key at an account path (m/44'/60'/0'): what the gateway holds."""
+        return str(self._master.DerivePath(path).PublicKey().ToExtended())
+
     def address(self, path: str, network: str) -> str:
         public = coincurve.PrivateKey(self.private_key(path)).public_key.format(compressed=False)[
             1:
