@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import socket
@@ -273,3 +274,50 @@ def test_address_and_xpub_commands_match_the_gateway_devnet_keys(workdir: Path) 
         ["address", "--network", "tron", "m/44'/195'/0'/0/0", "--seed-file", "seed.txt"], workdir
     )
     assert result.stdout.split() == ["m/44'/195'/0'/0/0", "TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH"]
+
+
+def test_show_and_verify_commands(workdir: Path) -> None:
+    shown = _run(["show", "request.json"], workdir)
+    assert shown.returncode == 0
+    assert "ot_tron_topup: fee_topup on tron: 1.1 TRX" in shown.stdout
+    assert _run([*SIGN, "--seed-file", "seed.txt", "--yes"], workdir).returncode == 0
+    assert _run(["verify", "request.json", "signed.json"], workdir).returncode == 0
+    signed = json.loads((workdir / "signed.json").read_text())
+    signed["transactions"][0]["tx_hash"] = "0x" + "1" * 64
+    (workdir / "signed.json").write_text(json.dumps(signed))
+    refused = _run(["verify", "request.json", "signed.json"], workdir)
+    assert refused.returncode == 8
+    assert "transaction ot_eth_1, field tx_hash" in refused.stderr
+
+
+def test_listen_takes_loopback_only(workdir: Path) -> None:
+    args = ["serve", "--policy", "policy.toml", "--seed-file", "seed.txt", "--listen"]
+    refused = _run([*args, "0.0.0.0:0"], workdir)
+    assert refused.returncode != 0
+    assert "loopback" in refused.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([BIN, *args, f"127.0.0.1:{port}"], cwd=workdir, env=_env())
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/v1/health")
+                assert conn.getresponse().status == 200
+                conn.close()
+                break
+            except ConnectionRefusedError:
+                assert proc.poll() is None
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_no_float_in_the_signer_source() -> None:
+    source = Path(__file__).parents[2] / "services" / "signer" / "src" / "stablegate_signer"
+    offenders = [p.name for p in source.glob("*.py") if re.search(r"\bfloat\(", p.read_text())]
+    assert offenders == []
