@@ -69,6 +69,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.log_message("refused: %s", exc.describe())
             self._reply(status, json.dumps({"error": exc.as_dict()}))
             return
+        except Exception as exc:  # an internal fault: answer, sign nothing, keep serving
+            self.log_message("internal error: %s", type(exc).__name__)
+            self._reply(500, _envelope("internal_error", "the signer failed; nothing was signed"))
+            return
         self.log_message(
             "signed request %s (%d transactions)", response.request_id, len(response.transactions)
         )
