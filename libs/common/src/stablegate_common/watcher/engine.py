@@ -52,6 +52,7 @@ from stablegate_common.db import Database
 from stablegate_common.watcher import logcheck, metrics, repository
 from stablegate_common.watcher.config import EngineConfig
 from stablegate_common.watcher.events import head_event, transfer_event
+from stablegate_common.watcher.finality import FinalityCheck, first_off_chain
 from stablegate_common.watcher.identity import (
     ChainIdentity,
     check_same_chain,
@@ -127,6 +128,9 @@ class WatcherEngine:
         self._last_head: int | None = None
         self._last_finalized: int | None = None
         self._finality = client if isinstance(client, FinalizedHeadSource) else None
+        self._final_check = (
+            FinalityCheck(db, self.name, self._finality) if self._finality is not None else None
+        )
         self._filtering = client if isinstance(client, RecipientFilter) else None
         self._block_logs = client if isinstance(client, BlockLogsSource) else None
         self._bloom: TransferBloom | None = None  # built for the first header with a bloom
@@ -249,9 +253,14 @@ class WatcherEngine:
                 return False  # read it again after a pause, not in a tight loop
         if scan is None and head == self._last_head and finalized == self._last_finalized:
             return False
-        final = await self._final_hashes(head, finalized, scan)
-        if scan is not None and final is not None and not self._on_final_chain(scan, final):
-            return False  # the node serves a fork below the finalized block: wait for it
+        final = None
+        if self._final_check is not None and finalized is not None:
+            transfers = scan.transfers if scan is not None else []
+            final = await self._final_check.hashes(head, finalized, transfers)
+            off = first_off_chain(transfers, final)
+            if off is not None:
+                self._reject("not_finalized_chain", off)
+                return False  # the node serves a fork below the finalized block: wait for it
         await self._commit(head, cursor, scan, finalized, final)
         self._last_head = head
         self._last_finalized = finalized
@@ -262,7 +271,9 @@ class WatcherEngine:
     async def _roll_back_reorg(
         self, head: int, cursor: int, stored: list[tuple[int, str]], finalized: int | None
     ) -> bool:
-        fork = await self.find_fork(head, stored) or await self._off_final_chain(head, finalized)
+        fork = await self.find_fork(head, stored) or await self._off_finalized_chain(
+            head, finalized
+        )
         if fork is None:
             return False
         depth = cursor - fork.ancestor
@@ -289,6 +300,14 @@ class WatcherEngine:
         else:
             log.warning("reorg, rolled back to the common ancestor", extra=details)
         return True
+
+    async def _off_finalized_chain(self, head: int, finalized: int | None) -> Fork | None:
+        if self._final_check is None or finalized is None:
+            return None
+        ancestor = await self._final_check.forked_ancestor(head, finalized)
+        if ancestor is None:
+            return None
+        return Fork(ancestor=ancestor, deep=False, rescan_from=ancestor)
 
     async def find_fork(self, head: int, stored: Sequence[tuple[int, str]]) -> Fork | None:
         """Compare kept hashes (newest first) with the chain; None when they still agree.
@@ -338,54 +357,6 @@ class WatcherEngine:
                 if header.hash != recorded[header.number]:
                     return min(ancestor, header.number - 1)
         return ancestor
-
-    # -- finality ----------------------------------------------------------------------
-
-    async def _final_hashes(
-        self, head: int, finalized: int | None, scan: Scan | None
-    ) -> dict[int, str] | None:
-        """The finalized chain's hashes at the heights whose transfers may be confirmed
-        now (pending ones and this window's, at or below min(finalized, head)); None
-        when the chain gives no finality signal (confirmations count instead)."""
-        if self._finality is None or finalized is None:
-            return None
-        deepest = min(finalized, head)
-        async with self.db.sessions() as session:
-            pending = await repository.pending_blocks(session, self.name, up_to=deepest)
-        heights = {n for n, _ in pending}
-        if scan is not None:
-            heights |= {t.block_number for t in scan.transfers if t.block_number <= deepest}
-        if not heights:
-            return {}
-        return await self._finality.finalized_hashes(sorted(heights))
-
-    async def _off_final_chain(self, head: int, finalized: int | None) -> Fork | None:
-        """A fork the scanned node's own headers cannot show: a pending transfer at or
-        below the finalized height whose block is not the finalized block there (the node
-        is on a fork the finalized chain left). Rolled back like any reorg."""
-        final = await self._final_hashes(head, finalized, None)
-        if not final:
-            return None
-        async with self.db.sessions() as session:
-            pending = await repository.pending_blocks(session, self.name, up_to=max(final))
-        off = [n for n, h in pending if n in final and final[n] != h]
-        if not off:
-            return None
-        log.error(
-            "a pending transfer's block is not on the finalized chain",
-            extra={"network": self.name, "block": min(off), "finalized": finalized},
-        )
-        ancestor = min(off) - 1
-        return Fork(ancestor=ancestor, deep=False, rescan_from=ancestor)
-
-    def _on_final_chain(self, scan: Scan, final: dict[int, str]) -> bool:
-        """False (and the window is read again later) when a transfer in it sits in a
-        block at a finalized height that the finalized chain does not have."""
-        for t in scan.transfers:
-            if t.block_number in final and final[t.block_number] != t.block_hash:
-                self._reject("not_finalized_chain", t.block_number)
-                return False
-        return True
 
     # -- backfill ----------------------------------------------------------------------
 
