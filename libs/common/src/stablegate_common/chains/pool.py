@@ -173,6 +173,10 @@ class ProviderPool(Generic[C]):
         """The highest head that at least `quorum` providers report (all asked at once)."""
         now = self._clock()
         asked = [p for p in self.providers if p.available(now)]
+        if len(asked) < self.policy.quorum:
+            # Too few rested providers for a quorum: probe the resting ones too, rather
+            # than stall a whole back-off period.
+            asked = list(self.providers)
         answers = await asyncio.gather(*(self._head_of(p) for p in asked))
         heads = sorted((h for h in answers if h is not None), reverse=True)
         self._publish_health()
@@ -369,11 +373,10 @@ class ProviderPool(Generic[C]):
         """Raise ChainUnavailable unless `quorum` providers (`source` included) have
         `header.hash` at its height; demote `source` when the others agree on another."""
         now = self._clock()
-        others = [
-            p
-            for p in self.providers
-            if p is not source and p.available(now) and p.covers(header.number)
-        ]
+        others = [p for p in self.providers if p is not source and p.covers(header.number)]
+        rested = [p for p in others if p.available(now)]
+        if len(rested) + 1 >= self.policy.quorum:
+            others = rested
         answers = await asyncio.gather(*(self._hash_at(p, header.number) for p in others))
         votes: dict[str, int] = {header.hash: 1}
         for found in answers:
