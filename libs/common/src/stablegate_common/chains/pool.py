@@ -172,15 +172,16 @@ class ProviderPool(Generic[C]):
     async def head(self) -> int:
         """The highest head that at least `quorum` providers report (all asked at once)."""
         now = self._clock()
-        asked = [p for p in self.providers if p.available(now)]
-        if len(asked) < self.policy.quorum:
-            # Too few rested providers for a quorum: probe the resting ones too, rather
-            # than stall a whole back-off period.
-            asked = list(self.providers)
-        answers = await asyncio.gather(*(self._head_of(p) for p in asked))
+        k = self.policy.quorum
+        rested = [p for p in self.providers if p.available(now)]
+        answers = await asyncio.gather(*(self._head_of(p) for p in rested))
+        if sum(a is not None for a in answers) < k:
+            # Too few answers for a quorum: probe the resting providers too, rather than
+            # stall the scan for a whole back-off period.
+            resting = [p for p in self.providers if p not in rested]
+            answers += await asyncio.gather(*(self._head_of(p) for p in resting))
         heads = sorted((h for h in answers if h is not None), reverse=True)
         self._publish_health()
-        k = self.policy.quorum
         if len(heads) < k:
             raise ChainUnavailable(
                 f"{self.network}: {len(heads)} of {len(self.providers)} providers answered "
@@ -375,14 +376,15 @@ class ProviderPool(Generic[C]):
         now = self._clock()
         others = [p for p in self.providers if p is not source and p.covers(header.number)]
         rested = [p for p in others if p.available(now)]
-        if len(rested) + 1 >= self.policy.quorum:
-            others = rested
-        answers = await asyncio.gather(*(self._hash_at(p, header.number) for p in others))
+        answers = await asyncio.gather(*(self._hash_at(p, header.number) for p in rested))
+        k = self.policy.quorum
+        if sum(a == header.hash for a in answers) + 1 < k:
+            resting = [p for p in others if p not in rested]
+            answers += await asyncio.gather(*(self._hash_at(p, header.number) for p in resting))
         votes: dict[str, int] = {header.hash: 1}
         for found in answers:
             if found is not None:
                 votes[found] = votes.get(found, 0) + 1
-        k = self.policy.quorum
         if votes[header.hash] >= k:
             return
         rival = max(votes.items(), key=lambda item: item[1])
