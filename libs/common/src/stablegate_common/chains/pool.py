@@ -399,10 +399,15 @@ class ProviderPool(Generic[C]):
             f"{votes[header.hash]} of the {k} providers needed (votes: {votes})"
         )
 
-    async def _hash_at(self, provider: Provider[C], number: int) -> str | None:
+    async def _hash_at(
+        self, provider: Provider[C], number: int, *, again: bool = True
+    ) -> str | None:
         try:
             headers = await self._timed(provider, provider.client.headers([number]))
         except BlockNotFound:
+            # Behind a load balancer another replica may have it: ask once more.
+            if again:
+                return await self._hash_at(provider, number, again=False)
             provider.known_head = min(provider.known_head or 0, number - 1)
             return None
         except ChainError as exc:
