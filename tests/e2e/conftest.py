@@ -4,7 +4,14 @@ their own; plus a local webhook receiver that records every request as received.
 
 `e2e` runs the Ethereum path; `e2e_evm` adds the BSC devnet and its watcher, with both
 networks in one assets overlay, as `make run` does; `e2e_tron` adds the Tron devnet and
-the Tron watcher instead."""
+the Tron watcher instead.
+
+Every chain is reached through three hostile providers (tests/fixtures/hostile_rpc.py,
+hostile_tron.py) with a quorum of two, for the watchers and the reconciler alike, and a
+background schedule makes them lag, flap, rate-limit, fail and drop connections in turn
+(tests/fixtures/hostile_chaos.py), including replicas that answer `[]` logs for blocks
+they have headers of (caught only by the engine's lagging-replica detection;
+`STABLEGATE_E2E_EMPTY_LOGS=0` leaves those out)."""
 
 from __future__ import annotations
 
@@ -12,9 +19,10 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +37,9 @@ from bip_utils import Bip44, Bip44Coins
 from devnet.tron import TronDevnet
 from tests.conftest import DATABASE_URL, RABBITMQ_URL, unique
 from tests.fixtures.anvil import AnvilChain, merged_overlay
+from tests.fixtures.hostile_chaos import BackgroundLoop, Hostile, chaos
+from tests.fixtures.hostile_rpc import hostile_providers
+from tests.fixtures.hostile_tron import hostile_tron_nodes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from suite import Suite, drop_suite, free_port, standard_services
@@ -92,6 +103,7 @@ class RunningSuite:
     exchange: str
     merchant_id: str
     secret_key: str
+    providers: dict[str, list[Hostile]] = field(default_factory=dict)
 
     @property
     def gateway(self) -> str:
@@ -133,6 +145,60 @@ def fresh_xpubs() -> dict[str, str]:
         .ToExtended()
         for family, coin in (("EVM", Bip44Coins.ETHEREUM), ("TRON", Bip44Coins.TRON))
     }
+
+
+PROVIDERS_PER_CHAIN = 3
+PROVIDER_ENV = {
+    "WATCHER_RPC_URL": "",
+    "WATCHER_RPC_QUORUM": "2",
+    "WATCHER_RPC_BACKOFF_SECONDS": "0.2",
+    "WATCHER_RPC_MAX_BACKOFF_SECONDS": "2",
+}
+WATCHERS = {"ethereum": "watcher-eth", "bsc": "watcher-bsc", "tron": "watcher-tron"}
+
+
+@contextlib.contextmanager
+def _hostile(
+    background: BackgroundLoop, upstreams: Mapping[str, str], tron: TronDevnet | None
+) -> Iterator[dict[str, list[Hostile]]]:
+    """Three hostile providers per chain (EVM upstreams by network, and the Tron devnet),
+    served from `background`: the harness blocks this loop while processes start."""
+    stack = contextlib.AsyncExitStack()
+
+    async def open_all() -> dict[str, list[Hostile]]:
+        chains: dict[str, list[Hostile]] = {}
+        for network, url in upstreams.items():
+            evm = await stack.enter_async_context(hostile_providers([url] * PROVIDERS_PER_CHAIN))
+            chains[network] = list(evm)
+        if tron is not None:
+            nodes = await stack.enter_async_context(
+                hostile_tron_nodes([tron.url] * PROVIDERS_PER_CHAIN)
+            )
+            chains["tron"] = list(nodes)
+        return chains
+
+    try:
+        yield background.run(open_all())
+    finally:
+        background.run(stack.aclose())
+        background.close()
+
+
+def _provider_env(chains: Mapping[str, list[Hostile]], services: list[Any]) -> None:
+    """Point every watcher and the reconciler at the hostile providers."""
+    by_name = {spec.name: spec for spec in services}
+    for network, proxies in chains.items():
+        watcher = by_name.get(WATCHERS[network])
+        if watcher is not None:
+            watcher.env.update(PROVIDER_ENV)
+            watcher.env["WATCHER_RPC_URLS"] = json.dumps([p.url for p in proxies])
+    reconciler = by_name["reconciler"]
+    reconciler.env["RECONCILER_RPC_URLS"] = json.dumps(
+        {network: [p.url for p in proxies] for network, proxies in chains.items()}
+    )
+    reconciler.env["RECONCILER_RPC_QUORUM"] = "2"
+    reconciler.env["RECONCILER_RPC_BACKOFF_SECONDS"] = "0.2"
+    reconciler.env["RECONCILER_RPC_MAX_BACKOFF_SECONDS"] = "2"
 
 
 @contextlib.asynccontextmanager
@@ -182,17 +248,35 @@ async def _suite(
             spec.env["GATEWAY_EVM_XPUB"] = xpubs["GATEWAY_EVM_XPUB"]
             if tron is not None:
                 spec.env["GATEWAY_TRON_XPUB"] = xpubs["GATEWAY_TRON_XPUB"]
-        spec.env.update((service_env or {}).get(spec.name, {}))
-    suite = Suite(base_env, services, log_dir)
-    try:
-        suite.migrate_all()
-        merchant = json.loads(suite.cli("gateway", "create-merchant", "--name", "E2E").stdout)
-        suite.start_all()
-        suite.wait_ready(timeout=90)
-        yield RunningSuite(suite, prefix, exchange, merchant["merchant_id"], merchant["secret_key"])
-    finally:
-        suite.stop_all()
-        await drop_suite(DATABASE_URL, RABBITMQ_URL, schema_prefix=prefix, exchange=exchange)
+    upstreams = {"ethereum": anvil.rpc_url, **({"bsc": bsc.rpc_url} if bsc is not None else {})}
+    empty_logs = os.environ.get("STABLEGATE_E2E_EMPTY_LOGS", "1") == "1"
+    background = BackgroundLoop()
+    with _hostile(background, upstreams, tron) as chains:
+        _provider_env(chains, services)
+        for spec in services:  # a test's own variables win over the providers' defaults
+            spec.env.update((service_env or {}).get(spec.name, {}))
+        suite = Suite(base_env, services, log_dir)
+        try:
+            suite.migrate_all()
+            merchant = json.loads(suite.cli("gateway", "create-merchant", "--name", "E2E").stdout)
+            suite.start_all()
+            suite.wait_ready(timeout=90)
+            with chaos(background, list(chains.values()), empty_logs=empty_logs):
+                yield RunningSuite(
+                    suite,
+                    prefix,
+                    exchange,
+                    merchant["merchant_id"],
+                    merchant["secret_key"],
+                    providers=chains,
+                )
+            # The suite did run through hostile providers: every one misbehaved.
+            for network, proxies in chains.items():
+                for proxy in proxies:
+                    assert proxy.failures + proxy.lagged > 0, f"{network} {proxy.url} was honest"
+        finally:
+            suite.stop_all()
+            await drop_suite(DATABASE_URL, RABBITMQ_URL, schema_prefix=prefix, exchange=exchange)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

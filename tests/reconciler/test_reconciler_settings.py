@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from stablegate_common.chains.provider_pools import EvmProviderPool
 from stablegate_common.config import ConfigurationError, load_settings
 from stablegate_reconciler.app import build_readers
 from stablegate_reconciler.settings import ReconcilerSettings
@@ -25,7 +26,8 @@ def test_rpc_urls_and_interval_come_from_the_environment(
         RECONCILER_INTERVAL_SECONDS="15",
     )
 
-    assert loaded.reconciler.rpc_urls == {"ethereum": "http://node:8545", "bsc": "https://bsc"}
+    urls = {n: [e.url for e in endpoints] for n, endpoints in loaded.reconciler.rpc_urls.items()}
+    assert urls == {"ethereum": ["http://node:8545"], "bsc": ["https://bsc"]}
     assert loaded.reconciler.interval_seconds == 15
     assert loaded.database.schema_name == "reconciler"
 
@@ -69,9 +71,29 @@ async def test_every_network_gets_a_reader_of_its_family(
     readers = build_readers(loaded, loaded.asset_registry())
 
     assert {name: type(r).__name__ for name, r in readers.items()} == {
-        "bsc": "EvmClient",
-        "ethereum": "EvmClient",
-        "tron": "TronClient",
+        "bsc": "EvmProviderPool",
+        "ethereum": "EvmProviderPool",
+        "tron": "TronProviderPool",
     }
     for reader in readers.values():
         await reader.close()
+
+
+async def test_a_network_may_list_several_providers_with_a_quorum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loaded = settings(
+        monkeypatch,
+        RECONCILER_RPC_URLS='{"ethereum": ["http://a:1", {"url": "http://b:2", "weight": 3}]}',
+        RECONCILER_RPC_QUORUM="2",
+    )
+    readers = build_readers(loaded, loaded.asset_registry())
+    pool = readers["ethereum"]
+    assert isinstance(pool, EvmProviderPool)
+    assert [(p.name, p.weight) for p in pool.providers] == [("a:1", 1.0), ("b:2", 3.0)]
+    assert pool.policy.quorum == 2
+    await pool.close()
+
+    monkeypatch.setenv("RECONCILER_RPC_QUORUM", "3")
+    with pytest.raises(ConfigurationError, match=r"RECONCILER_RPC_QUORUM \(3\) exceeds the 2"):
+        build_readers(load_settings(ReconcilerSettings, "reconciler"), loaded.asset_registry())

@@ -23,6 +23,7 @@ import pytest_asyncio
 from devnet.devnet import free_port
 from stablegate_common.bus import Bus
 from stablegate_common.chains.evm import EvmClient
+from stablegate_common.chains.provider_pools import EvmProviderPool
 from stablegate_common.config import BusSettings, load_settings
 from stablegate_common.events import Event, make_event
 from stablegate_common.events.contracts import AddressesProvisioned
@@ -69,11 +70,13 @@ async def test_the_client_is_the_evm_client_in_poa_mode() -> None:
     settings = BscWatcherSettings().watcher.model_copy(
         update={"rpc_url": "http://127.0.0.1:1", "rpc_timeout_seconds": 3.0}
     )
-    client = make_client(settings)
+    pool = make_client(settings)
+    assert isinstance(pool, EvmProviderPool)
+    [client] = [p.client for p in pool.providers]
     assert isinstance(client, EvmClient)
     assert client.poa is True
     assert client.rpc_url == "http://127.0.0.1:1"
-    await client.close()
+    await pool.close()
 
 
 def test_each_evm_watcher_has_a_watch_set_queue_of_its_own(bus_settings: BusSettings) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from stablegate_common.chains.provider_pools import TronProviderPool
 from stablegate_common.chains.tron import TronClient
 from stablegate_common.config import ConfigurationError, load_settings
 from stablegate_common.db import Database
@@ -40,13 +41,36 @@ async def test_settings_name_the_network_schema_and_both_node_urls(
     assert (settings.watcher.window_blocks, settings.watcher.blocks_per_call) == (100, 20)
 
     client = make_client(settings.watcher)
-    assert isinstance(client, TronClient)
-    assert client.full_node_url == "http://fullnode:8090"
+    assert isinstance(client, TronProviderPool)
+    [member] = [p.client for p in client.providers]
+    assert isinstance(member, TronClient)
+    assert member.full_node_url == "http://fullnode:8090"
     await client.close()
     # A plain WatcherSettings (the shared engine's tests) still gets a Tron client.
     plain = make_client(WatcherSettings(rpc_url="http://fullnode:8090"))
-    assert isinstance(plain, TronClient)
+    assert isinstance(plain, TronProviderPool)
     await plain.close()
+
+
+async def test_several_full_nodes_pair_with_their_solidity_apis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = _settings(
+        monkeypatch,
+        WATCHER_RPC_URL="",
+        WATCHER_RPC_URLS="http://a:8090*2,http://b:8090",
+        WATCHER_SOLIDITY_URLS='["http://a:8091", "http://b:8091"]',
+        WATCHER_RPC_QUORUM="2",
+    )
+    client = make_client(settings.watcher)
+    assert isinstance(client, TronProviderPool)
+    assert [(p.name, p.weight) for p in client.providers] == [("a:8090", 2.0), ("b:8090", 1.0)]
+    assert client.policy.quorum == 2
+    await client.close()
+
+    monkeypatch.setenv("WATCHER_SOLIDITY_URLS", "http://a:8091,http://b:8091,http://c:8091")
+    with pytest.raises(ConfigurationError, match="WATCHER_SOLIDITY_URLS has 3 URLs for 2"):
+        build(load_settings(TronWatcherSettings, SPEC.default_schema))
 
 
 async def test_the_node_url_is_required_and_explained(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,7 +86,7 @@ async def test_the_service_scans_tron_with_finality(
     settings = _settings(monkeypatch, WATCHER_RPC_URL="http://127.0.0.1:9")
     service = build(settings)
     try:
-        assert isinstance(service.engine.client, TronClient)
+        assert isinstance(service.engine.client, TronProviderPool)
         assert service.engine.network.family == "tron"
         assert service.engine.tokens == {
             asset.contract: asset for asset in settings.asset_registry().network("tron").assets

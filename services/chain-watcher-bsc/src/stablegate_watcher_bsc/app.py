@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stablegate_common.chains import ChainClient
-from stablegate_common.chains.evm import EvmClient
+from stablegate_common.chains.provider_pools import evm_pool
 from stablegate_common.watcher.config import WatcherSettings
 from stablegate_common.watcher.service import WatcherService, WatcherSpec, build_service
 from stablegate_watcher_bsc.settings import (
@@ -29,8 +29,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def make_client(settings: WatcherSettings) -> ChainClient:
     # BSC blocks carry 97 bytes of extraData (vanity + validator seal); raw JSON-RPC never
     # decodes it, and `poa` tells any web3-based caller to add the POA middleware.
-    return EvmClient(
-        settings.require_rpc_url(NETWORK),
+    return evm_pool(
+        NETWORK,
+        settings.endpoints(NETWORK),
+        settings.pool_policy(),
         timeout_seconds=settings.rpc_timeout_seconds,
         poa=True,
     )

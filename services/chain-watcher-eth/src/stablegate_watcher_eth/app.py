@@ -1,4 +1,5 @@
-"""Assembly of the Ethereum watcher: the EVM JSON-RPC client under the shared watcher
+"""Assembly of the Ethereum watcher: a pool of EVM JSON-RPC clients (one per
+provider in WATCHER_RPC_URLS) under the shared watcher
 service (database, bus, outbox relay, watch-set consumer, scanner, health)."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stablegate_common.chains import ChainClient
-from stablegate_common.chains.evm import EvmClient
+from stablegate_common.chains.provider_pools import evm_pool
 from stablegate_common.watcher.config import WatcherSettings
 from stablegate_common.watcher.service import WatcherService, WatcherSpec, build_service
 from stablegate_watcher_eth.settings import (
@@ -20,8 +21,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_client(settings: WatcherSettings) -> ChainClient:
-    return EvmClient(
-        settings.require_rpc_url(NETWORK), timeout_seconds=settings.rpc_timeout_seconds
+    return evm_pool(
+        NETWORK,
+        settings.endpoints(NETWORK),
+        settings.pool_policy(),
+        timeout_seconds=settings.rpc_timeout_seconds,
     )
 
 

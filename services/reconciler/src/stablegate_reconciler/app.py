@@ -11,8 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from stablegate_common.bus import OUTBOX_WRITTEN, Bus, OutboxRelay
-from stablegate_common.chains.evm import EvmClient
-from stablegate_common.chains.tron import TronClient
+from stablegate_common.chains.provider_pools import evm_pool, tron_pool
 from stablegate_common.config import ConfigurationError
 from stablegate_common.core.assets import AssetRegistry
 from stablegate_common.core.errors import UnknownNetwork
@@ -41,17 +40,26 @@ def _version() -> str:
 def build_readers(
     settings: ReconcilerSettings, registry: AssetRegistry
 ) -> dict[str, BalanceReader]:
-    """One chain reader per network that has an RPC URL (JSON-RPC for EVM networks, the
-    java-tron HTTP API for Tron); refuse networks the registry does not know."""
+    """One provider pool per network that has RPC URLs (JSON-RPC for EVM networks, the
+    java-tron HTTP API for Tron), the same pool the watchers scan through: a balance at a
+    block is read only from a provider whose head has reached it. Refuse networks the
+    registry does not know."""
+    concern = settings.reconciler
     readers: dict[str, BalanceReader] = {}
-    for network, url in sorted(settings.reconciler.rpc_urls.items()):
+    for network, endpoints in sorted(concern.rpc_urls.items()):
         try:
             family = registry.network(network).family
+            policy = concern.pool_policy(network)
         except UnknownNetwork as exc:
             raise ConfigurationError(f"RECONCILER_RPC_URLS: {exc.message}") from exc
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        timeout = concern.rpc_timeout_seconds
         # Tron: the java-tron HTTP API URL; a past block reads the solidified state.
         readers[network] = (
-            TronClient(url) if family == "tron" else EvmClient(url, poa=network == "bsc")
+            tron_pool(network, endpoints, [], policy, timeout_seconds=timeout)
+            if family == "tron"
+            else evm_pool(network, endpoints, policy, timeout_seconds=timeout, poa=network == "bsc")
         )
     return readers
 

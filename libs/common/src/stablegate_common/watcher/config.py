@@ -8,10 +8,13 @@ tunes scanning (poll interval, window, reorg window, backfill) is read here once
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from stablegate_common.chains.endpoints import RpcEndpoint, parse_endpoints
+from stablegate_common.chains.pool import PoolPolicy
 from stablegate_common.config import ConfigurationError, ServiceSettings
 from stablegate_common.core.assets import Network
 
@@ -21,7 +24,16 @@ MIN_REORG_WINDOW = 64
 class WatcherSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WATCHER_", extra="ignore")
 
-    rpc_url: str = Field("", description="JSON-RPC URL of the chain node (required to serve)")
+    rpc_url: str = Field("", description="JSON-RPC URL of the chain node (one provider)")
+    # Several providers: JSON `[{"url": …, "weight": 2, "name": "infura"}, "http://…"]` or
+    # `http://a*2,http://b` (weight after `*`). Either this or WATCHER_RPC_URL.
+    rpc_urls: Annotated[list[RpcEndpoint], NoDecode] = Field(default_factory=list)
+    rpc_quorum: int = Field(1, ge=1, description="providers that must reach a head to scan it")
+    rpc_max_lag_blocks: int = Field(
+        3, ge=0, description="a provider further behind the highest head counts as unhealthy"
+    )
+    rpc_backoff_seconds: float = Field(1.0, gt=0, description="first rest of a failing provider")
+    rpc_max_backoff_seconds: float = Field(60.0, gt=0)
     rpc_timeout_seconds: float = Field(10.0, gt=0)
     poll_interval_seconds: float = Field(1.0, gt=0)
     window_blocks: int = Field(500, ge=1, description="first log query window, in blocks")
@@ -45,12 +57,53 @@ class WatcherSettings(BaseSettings):
         120.0, ge=0, description="slack between announcement times and block timestamps"
     )
 
+    @field_validator("rpc_urls", mode="before")
+    @classmethod
+    def _parse_rpc_urls(cls, value: Any) -> list[RpcEndpoint]:
+        try:
+            return parse_endpoints(value)
+        except (ValueError, ValidationError) as exc:
+            raise ValueError(f"WATCHER_RPC_URLS: {exc}") from exc
+
     def require_rpc_url(self, network: str) -> str:
-        if not self.rpc_url:
+        """The first provider's URL (all of them: `endpoints`)."""
+        return self.endpoints(network)[0].url
+
+    def endpoints(self, network: str) -> list[RpcEndpoint]:
+        """The configured providers, WATCHER_RPC_URL being a list of one; checks that the
+        quorum can be met."""
+        if self.rpc_url and self.rpc_urls:
+            raise ConfigurationError("set WATCHER_RPC_URL or WATCHER_RPC_URLS, not both")
+        if not self.rpc_url and not self.rpc_urls:
+            raise ConfigurationError(self._missing_url_message(network))
+        try:
+            endpoints = self.rpc_urls or parse_endpoints(self.rpc_url)
+        except (ValueError, ValidationError) as exc:
+            raise ConfigurationError(f"WATCHER_RPC_URL: {exc}") from exc
+        if self.rpc_quorum > len(endpoints):
             raise ConfigurationError(
-                f"WATCHER_RPC_URL is required: the JSON-RPC URL of the {network} node"
+                f"WATCHER_RPC_QUORUM ({self.rpc_quorum}) exceeds the {len(endpoints)} "
+                "providers in WATCHER_RPC_URLS"
             )
-        return self.rpc_url
+        return endpoints
+
+    def pool_policy(self) -> PoolPolicy:
+        if self.rpc_max_backoff_seconds < self.rpc_backoff_seconds:
+            raise ConfigurationError(
+                "WATCHER_RPC_MAX_BACKOFF_SECONDS must be at least WATCHER_RPC_BACKOFF_SECONDS"
+            )
+        return PoolPolicy(
+            quorum=self.rpc_quorum,
+            max_lag_blocks=self.rpc_max_lag_blocks,
+            backoff_seconds=self.rpc_backoff_seconds,
+            max_backoff_seconds=self.rpc_max_backoff_seconds,
+        )
+
+    def _missing_url_message(self, network: str) -> str:
+        return (
+            f"WATCHER_RPC_URL is required: the JSON-RPC URL of the {network} node "
+            "(or WATCHER_RPC_URLS, several providers)"
+        )
 
     def engine_config(self, network: Network) -> EngineConfig:
         confirmations = self.confirmations or network.confirmations

@@ -78,7 +78,7 @@ def build_service(spec: WatcherSpec, settings: WatcherServiceSettings) -> Watche
     except UnknownNetwork as exc:
         raise ConfigurationError(f"STABLEGATE_ASSETS_FILE: {exc.message}") from exc
     config = settings.watcher.engine_config(network)
-    settings.watcher.require_rpc_url(spec.network)
+    settings.watcher.endpoints(spec.network)  # names the variable when unset or wrong
     client = spec.client_factory(settings.watcher)
     db = Database(settings.database, application_name=spec.service)
     bus = Bus(settings.bus, service=spec.service)
@@ -138,7 +138,7 @@ def main(spec: WatcherSpec, argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "reset-chain":
         return _reset_chain(spec, settings, confirmed=args.yes, forced=args.force)
-    settings.watcher.require_rpc_url(spec.network)  # fail before anything starts
+    settings.watcher.endpoints(spec.network)  # fail before anything starts
     return asyncio.run(_serve(spec, settings))
 
 
