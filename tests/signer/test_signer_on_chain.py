@@ -29,7 +29,7 @@ from stablegate_signer.documents import (
 )
 from stablegate_signer.units import format_amount
 from stablegate_signer.verify import verify_signed
-from tests.fixtures.anvil import AnvilChain, fresh_address
+from tests.fixtures.anvil import AnvilChain, AnvilRpcError, fresh_address
 from tests.fixtures.tron import TronApi, fresh_tron_account
 from tests.signer.support import MNEMONIC, SEED
 
@@ -209,12 +209,10 @@ async def evm_topup_and_sweep(
     # Re-broadcasting the same bytes is the only retry, and it moves nothing.
     block = await chain.block_number()
     for tx in signed.transactions:
-        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction"}
-        answer = await chain._http.post(chain.rpc_url, json=body | {"params": [tx.signed_hex]})
-        error = answer.json().get("error")
-        assert error is not None, answer.text
-        message = str(error.get("message", "")).lower()
-        assert "nonce too low" in message or "already known" in message, error
+        with pytest.raises(AnvilRpcError) as refused:
+            await chain.rpc("eth_sendRawTransaction", tx.signed_hex)
+        message = str(refused.value).lower()
+        assert "nonce too low" in message or "already known" in message, message
     await chain.mine()
     assert await chain.block_number() == block + 1
     assert await chain.balance_of(usdt, treasury) == amount
