@@ -31,6 +31,7 @@ COPY services/chain-watcher-bsc/pyproject.toml services/chain-watcher-bsc/
 COPY services/chain-watcher-tron/pyproject.toml services/chain-watcher-tron/
 COPY services/reconciler/pyproject.toml services/reconciler/
 COPY services/dashboard/pyproject.toml services/dashboard/
+COPY services/signer/pyproject.toml services/signer/
 # The devnet needs what the shared library needs (web3, eth-abi, httpx, aiohttp, tronpy).
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package stablegate-common

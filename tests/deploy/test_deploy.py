@@ -20,7 +20,14 @@ from devnet.devnet import NETWORKS, free_port, start_anvil
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
+# The signer is a package under services/ but never deployed with the suite: it holds the
+# seed and runs on the business's own isolated machine (docs/funds-out.md).
+OFFLINE_PACKAGES = {"signer"}
+SERVICES = sorted(
+    p.parent.name
+    for p in (ROOT / "services").glob("*/pyproject.toml")
+    if p.parent.name not in OFFLINE_PACKAGES
+)
 
 _DECLARED = re.compile(r"\b(Counter|Gauge|Histogram|Summary|Info)\(\s*\"(stablegate_\w+)\"")
 # A metric name, not a Python module path such as `stablegate_common.watcher`.

@@ -70,7 +70,7 @@ def _comma_list(text: str) -> list[dict[str, Any]]:
         if not part:
             continue
         url, _, weight = part.partition("*")
-        items.append({"url": url.strip(), **({"weight": float(weight)} if weight else {})})
+        items.append({"url": url.strip(), **({"weight": weight.strip()} if weight else {})})
     return items
 
 
