@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stablegate_signer.documents import build_request, dump, load_request, load_response
-from stablegate_signer.errors import InvalidDocument
+from stablegate_signer.errors import (
+    DerivationMismatch,
+    InvalidDocument,
+    PolicyViolation,
+    SeedError,
+)
+from stablegate_signer.keys import SEED_ENV, read_seed
+from stablegate_signer.policy import Policy, PolicyError
 from stablegate_signer.units import format_amount
 from tests.signer.support import (
+    ETH_DEPOSIT,
+    ETH_DEPOSIT_2,
     ETH_DEPOSIT_PATH,
     ETH_USDT,
+    MNEMONIC,
+    POLICY,
     eth_tx,
     request,
+    signer,
     tron_trc20,
+    write_policy,
 )
 
 
@@ -74,3 +90,58 @@ def test_burn_destinations_are_refused() -> None:
     tron_zero = "T9yD14Nj9j7xAB4dbGeiX9h8unkKHxuWwb"
     with pytest.raises(InvalidDocument, match="zero address"):
         build_request("sr_burn", [tron_trc20(destination={"address": tron_zero, "path": None})])
+
+
+# Finding 2: Tron timestamp/expiration were bounded by the request, not the signer's clock.
+def test_tron_times_are_bounded_by_the_signers_clock(tmp_path: Path) -> None:
+    now = int(time.time() * 1000)
+    year = 365 * 24 * 3600 * 1000
+    future = {"timestamp": str(now + year), "expiration": str(now + year + 3_600_000)}
+    with pytest.raises(PolicyViolation, match="timestamp"):
+        signer(tmp_path).sign(request(tron_trc20(**future)))
+    far = {"timestamp": str(now), "expiration": str(now + 2 * 3_600_000)}
+    with pytest.raises(PolicyViolation, match="expiration"):
+        signer(tmp_path).sign(request(tron_trc20(**far)))
+    relaxed = POLICY.replace(
+        'max_fee_per_request = "100"',
+        'max_fee_per_request = "100"\nmax_expiration_seconds = 10800',
+    )
+    assert signer(tmp_path, relaxed).sign(request(tron_trc20(**far)))
+
+
+# Finding 4: the seed, policy and state files must be writable by the signer's uid only.
+def test_files_writable_by_others_are_refused(tmp_path: Path) -> None:
+    policy_path = write_policy(tmp_path)
+    policy_path.chmod(0o664)
+    with pytest.raises(PolicyError, match="writable"):
+        Policy.load(policy_path)
+    policy_path.chmod(0o644)
+    state = tmp_path / "policy.state.json"
+    state.write_text("{}")
+    state.chmod(0o666)
+    with pytest.raises(PolicyError, match="writable"):
+        signer(tmp_path).sign(request(eth_tx()))
+    seed = tmp_path / "seed.txt"
+    seed.write_text(MNEMONIC)
+    seed.chmod(0o600)
+    if os.getuid() == 0:
+        os.chown(seed, 65534, -1)
+        with pytest.raises(SeedError, match="owned"):
+            read_seed(seed, None)
+
+
+# Finding 9: a derivation mismatch must not reveal the address derived for the path.
+def test_derivation_mismatch_does_not_reveal_the_derived_address(tmp_path: Path) -> None:
+    tx = eth_tx(source={"address": ETH_DEPOSIT_2, "path": ETH_DEPOSIT_PATH})
+    with pytest.raises(DerivationMismatch) as caught:
+        signer(tmp_path).sign(request(tx))
+    assert ETH_DEPOSIT not in caught.value.message
+    assert caught.value.transaction == "ot_eth_1"
+    assert caught.value.field == "source.address"
+
+
+# Finding 12: the seed must not stay in the environment.
+def test_the_seed_variable_is_removed_after_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SEED_ENV, MNEMONIC)
+    read_seed(None, None)
+    assert SEED_ENV not in os.environ

@@ -32,6 +32,7 @@ from stablegate_signer.documents import (
     max_network_fee,
 )
 from stablegate_signer.errors import PolicyViolation, SignerError
+from stablegate_signer.files import ownership_problem
 from stablegate_signer.units import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount, parse_amount
 
 
@@ -64,8 +65,16 @@ class AssetRule(_Strict):
     contract: str | None = None
 
 
+DEFAULT_TIMESTAMP_SKEW = 600  # seconds between a Tron timestamp and the signer's clock
+DEFAULT_EXPIRATION = 3600  # seconds from the signer's clock to a Tron expiration
+TRON_HARD_EXPIRATION = 24 * 3600  # java-tron refuses more
+
+
 class NetworkPolicy(_Strict):
     chain_id: int | None = None
+    # Tron only (ignored elsewhere): bounds against the signer's clock.
+    max_timestamp_skew_seconds: int = Field(default=DEFAULT_TIMESTAMP_SKEW, ge=1, le=3600)
+    max_expiration_seconds: int = Field(default=DEFAULT_EXPIRATION, ge=60, le=TRON_HARD_EXPIRATION)
     path_prefixes: list[str] = Field(min_length=1)
     max_fee_per_transaction: DecimalText
     max_fee_per_request: DecimalText
@@ -144,6 +153,9 @@ class Policy:
                 data = tomllib.load(handle)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise PolicyError(f"cannot read the policy {path}: {exc}") from exc
+        problem = ownership_problem(path, "policy file")
+        if problem is not None:
+            raise PolicyError(problem)
         try:
             rules = PolicyFile.model_validate(data)
         except (ValidationError, ValueError) as exc:
@@ -347,6 +359,9 @@ def _read_totals(state_path: Path, day: str) -> DailyTotals:
         return DailyTotals(day)
     except (OSError, ValueError) as exc:
         raise PolicyError(f"the state file {state_path} is unreadable: {exc}") from exc
+    problem = ownership_problem(state_path, "state file")
+    if problem is not None:
+        raise PolicyError(problem)
     if not isinstance(data, Mapping) or data.get("day") != day:
         return DailyTotals(day)
     totals = data.get("totals", {})
