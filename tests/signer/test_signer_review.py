@@ -145,3 +145,13 @@ def test_the_seed_variable_is_removed_after_reading(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv(SEED_ENV, MNEMONIC)
     read_seed(None, None)
     assert SEED_ENV not in os.environ
+
+
+# Finding 11: at most 1,000 transactions (the sweep benchmark's size) and it fits in 2 MB.
+def test_a_request_holds_1000_transactions_within_the_body_cap() -> None:
+    from stablegate_signer.server import MAX_BODY
+
+    many = [eth_tx(id=f"ot_{i}", nonce=str(i)) for i in range(1001)]
+    with pytest.raises(InvalidDocument):
+        build_request("sr_many", many)
+    assert len(dump(build_request("sr_many", many[:1000])).encode()) < MAX_BODY

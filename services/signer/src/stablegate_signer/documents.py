@@ -360,7 +360,7 @@ class SigningRequest(_Model):
     version: Literal[1]
     request_id: str = Field(pattern=_ID_RE)
     created_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
-    transactions: list[Transaction] = Field(min_length=1, max_length=5000)
+    transactions: list[Transaction] = Field(min_length=1, max_length=1000)
     summary: Summary
     digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
 
