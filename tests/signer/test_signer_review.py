@@ -29,6 +29,7 @@ from tests.signer.support import (
     eth_tx,
     request,
     signer,
+    tron_resource,
     tron_trc20,
     write_policy,
 )
@@ -155,3 +156,19 @@ def test_a_request_holds_1000_transactions_within_the_body_cap() -> None:
     with pytest.raises(InvalidDocument):
         build_request("sr_many", many)
     assert len(dump(build_request("sr_many", many[:1000])).encode()) < MAX_BODY
+
+
+# Finding 6: every signed field is shown, and a delegation lock needs the policy's consent.
+def test_describe_shows_every_signed_field_and_locks_need_policy(tmp_path: Path) -> None:
+    from stablegate_signer.signing import describe
+
+    tx = tron_resource("resource_delegation", lock=True, lock_period="864000")
+    text = describe(request(tx))
+    for shown in ("contract_type=DelegateResourceContract", "resource=ENERGY", "lock=True",
+                  "lock_period=864000"):  # fmt: skip
+        assert shown in text
+    evm_text = describe(request(eth_tx()))
+    assert "chain_id=1" in evm_text
+    assert "nonce=0" in evm_text
+    with pytest.raises(PolicyViolation, match="max_lock_period"):
+        signer(tmp_path).sign(request(tx))

@@ -58,6 +58,8 @@ class PurposeRule(_Strict):
     # A list of addresses, "own" (derived from the seed under path_prefixes) or "any".
     destinations: list[str] | Literal["own", "any", "none"]
     limits: dict[str, Limit] = Field(default_factory=dict)
+    # resource_delegation: the longest lock in blocks; 0 (default) allows no lock at all.
+    max_lock_period: int = Field(default=0, ge=0, le=864_000)
 
 
 class AssetRule(_Strict):
@@ -198,6 +200,7 @@ def enforce(policy: Policy, request: SigningRequest, today: DailyTotals) -> dict
         _check_asset(net, tx)
         _check_paths(net, tx)
         _check_destination(rule, tx)
+        _check_lock(rule, tx)
         fee = max_network_fee(tx)
         fee_cap = parse_amount(net.max_fee_per_transaction, NATIVE_DECIMALS[tx.network])
         if fee > fee_cap:
@@ -292,6 +295,18 @@ def _check_destination(rule: PurposeRule, tx: AnyTransaction) -> None:
             f"destination {tx.destination.address} is not one the policy allows for {tx.purpose}",
             transaction=tx.id,
             field="destination.address",
+        )
+
+
+def _check_lock(rule: PurposeRule, tx: AnyTransaction) -> None:
+    lock = getattr(tx, "lock", None)
+    period = getattr(tx, "lock_period", None) or 0
+    if lock and (rule.max_lock_period == 0 or period > rule.max_lock_period):
+        raise PolicyViolation(
+            f"a lock of {period} blocks exceeds the policy's max_lock_period "
+            f"{rule.max_lock_period} (0: no lock)",
+            transaction=tx.id,
+            field="lock_period",
         )
 
 

@@ -122,6 +122,16 @@ def _sign_one(tx: AnyTransaction, private_key: bytes) -> SignedTransaction:
     return evm.sign(tx, private_key)
 
 
+def _signed_fields(tx: AnyTransaction) -> str:
+    """Every field that goes into the signature, beyond the line above (finding: none hidden)."""
+    skip = {"id", "purpose", "network", "source", "destination", "asset", "amount"}
+    fields = [f"contract={tx.asset.contract or 'native'}"]
+    for name, value in tx.model_dump(mode="json").items():
+        if name not in skip and value is not None:
+            fields.append(f"{name}={value}")
+    return ", ".join(fields)
+
+
 def describe(request: SigningRequest) -> str:
     """The human summary, recomputed from the transactions (never copied from the request)."""
     summary = compute_summary(request.transactions)
@@ -138,6 +148,7 @@ def describe(request: SigningRequest) -> str:
             f"from {tx.source.address} ({tx.source.path}) to {to}{ours}; "
             f"fee at most {fee} {NATIVE_SYMBOL[tx.network]}"
         )
+        lines.append("      signed fields: " + _signed_fields(tx))
     lines.append("Totals:")
     for total in summary.totals:
         lines.append(f"  {total.network} {total.purpose}: {total.decimal} {total.symbol}")
