@@ -298,20 +298,39 @@ def test_listen_takes_loopback_only(workdir: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([BIN, *args, f"127.0.0.1:{port}"], cwd=workdir, env=_env())
+    no_token = _run([*args, f"127.0.0.1:{port}"], workdir)
+    assert no_token.returncode != 0
+    assert "token" in no_token.stderr
+    token = "t" * 40
+    proc = subprocess.Popen(
+        [BIN, *args, f"127.0.0.1:{port}", "--token-env", "SIGNER_TOKEN"],
+        cwd=workdir, env=_env(SIGNER_TOKEN=token),
+    )  # fmt: skip
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def call(method: str, headers: dict[str, str], body: bytes | None = None) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request(method, "/v1/health" if method == "GET" else "/v1/sign", body, headers)
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/v1/health")
-                assert conn.getresponse().status == 200
-                conn.close()
+                assert call("GET", auth) == 200
                 break
             except ConnectionRefusedError:
                 assert proc.poll() is None
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
+        body = (workdir / "request.json").read_bytes()
+        assert call("POST", {"Content-Type": "application/json"}, body) == 401
+        assert call("POST", auth | {"Authorization": "Bearer " + "x" * 40}, body) == 401
+        assert call("POST", auth | {"Host": "evil.example:8080"}, body) == 403
+        assert call("POST", auth | {"Content-Type": "text/plain"}, body) == 415
+        assert call("POST", auth, body) == 200
     finally:
         proc.terminate()
         proc.wait(timeout=10)

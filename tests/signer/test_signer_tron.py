@@ -193,10 +193,10 @@ def _hex20(address: str) -> str:
     return str(to_hex_address(address))[2:]
 
 
-def test_tron_amounts_above_int64_are_refused() -> None:
+def test_tron_trx_amounts_above_int64_are_refused() -> None:
     too_big = 2**63
     with pytest.raises(InvalidDocument, match="int64"):
         build_request(
             "sr_big",
-            [tron_trc20(amount={"base_units": str(too_big), "decimal": format_amount(too_big, 6)})],
+            [tron_trx(amount={"base_units": str(too_big), "decimal": format_amount(too_big, 6)})],
         )

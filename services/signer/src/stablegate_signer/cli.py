@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--listen", help="127.0.0.1:PORT")
     serve.add_argument("--policy", type=Path, required=True)
     serve.add_argument("--seed-file", type=Path)
+    serve.add_argument("--token-file", type=Path, help="--listen: the bearer token's file")
+    serve.add_argument("--token-env", help="--listen: the variable holding the bearer token")
+    serve.add_argument("--socket-group", help="--socket: mode 0660 and this group")
+    serve.add_argument(
+        "--allow-uid", type=int, action="append", default=[], help="--socket: a peer uid allowed"
+    )
 
     verify = sub.add_parser("verify", help="check a signed file against its request")
     verify.add_argument("request", type=Path)
@@ -115,10 +121,19 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     policy = Policy.load(args.policy)
     if args.command == "serve":
-        from stablegate_signer.server import make_server
+        from stablegate_signer.server import check_listen, make_server, read_token
 
+        token = None
+        if args.listen:
+            check_listen(args.listen)
+            token = read_token(args.token_file, args.token_env)
         server = make_server(
-            Signer(read_seed(args.seed_file, None), policy), args.socket, args.listen
+            Signer(read_seed(args.seed_file, None), policy),
+            args.socket,
+            args.listen,
+            token=token,
+            socket_group=args.socket_group,
+            allow_uids=frozenset(args.allow_uid),
         )
         print(
             f"stablegate-signer: serving on {args.socket or args.listen}",

@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from stablegate_signer import strictjson
 from stablegate_signer.addresses import is_evm_checksum_address, tron_address_bytes
 from stablegate_signer.errors import DigestMismatch, InvalidDocument
 from stablegate_signer.units import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount
@@ -49,14 +50,16 @@ TRON_MAX_LOCK_PERIOD = 864_000
 CHAIN_IDS = {"ethereum": {1, 11155111, 17000, 31337}, "bsc": {56, 97, 31338}}
 COIN_TYPES = {"ethereum": 60, "bsc": 60, "tron": 195}
 
-_UINT_RE = re.compile(r"^(0|[1-9][0-9]{0,77})$")
-_PATH_RE = re.compile(r"^m(/[0-9]{1,10}'?){1,10}$")
+# fullmatch, never `$` (which matches before a trailing newline); no leading zeros, so
+# one number (or one key) has one spelling.
+_UINT_RE = re.compile(r"0|[1-9][0-9]{0,77}")
+_PATH_RE = re.compile(r"m(/(?:0|[1-9][0-9]{0,9})'?){1,10}")
 _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$"
 
 
 def _parse_uint(value: object) -> int:
     # bool is an int subclass and JSON numbers lose precision elsewhere: strings only.
-    if not isinstance(value, str) or not _UINT_RE.match(value):
+    if not isinstance(value, str) or not _UINT_RE.fullmatch(value):
         raise ValueError("must be a non-negative integer written as a decimal string")
     number = int(value)
     if number > UINT256_MAX:
@@ -89,7 +92,7 @@ class _Model(BaseModel):
 
 
 def check_path(path: str, network: str) -> None:
-    if not _PATH_RE.match(path):
+    if not _PATH_RE.fullmatch(path):
         raise ValueError(f"derivation path {path!r} is not of the form m/44'/60'/0'/0/7")
     parts = path.split("/")[1:]
     if len(parts) < 2 or parts[0] != "44'" or parts[1] != f"{COIN_TYPES[network]}'":
@@ -117,6 +120,12 @@ def _check_path_at(field: str, path: str, network: str) -> None:
         check_path(path, network)
     except ValueError as exc:
         raise ValueError(f"{field}: {exc}") from exc
+
+
+def _is_zero_address(address: str, network: str) -> bool:
+    if network == "tron":
+        return tron_address_bytes(address)[1:] == bytes(20)
+    return int(address, 16) == 0
 
 
 class Endpoint(_Model):
@@ -160,6 +169,10 @@ class _TransactionBase(_Model):
                 _check_path_at("destination.path", self.destination.path, network)
             if self.destination.address == self.source.address:
                 raise ValueError("destination.address: equals the source")
+            if _is_zero_address(self.destination.address, network):
+                raise ValueError("destination.address: the zero address (a burn)")
+            if self.destination.address == self.asset.contract:
+                raise ValueError("destination.address: the token contract itself (a burn)")
         if self.asset.is_native:
             if self.asset.symbol != NATIVE_SYMBOL[network]:
                 raise ValueError(f"asset.symbol: the native coin is {NATIVE_SYMBOL[network]}")
@@ -298,7 +311,9 @@ class TronTransaction(_TransactionBase):
                 raise ValueError("destination.path: energy is delegated to our own addresses")
             if not needs_receiver and self.destination is not None:
                 raise ValueError("destination: a stake has none")
-        if self.amount.base_units > INT64_MAX:
+        # protobuf int64 fields: TRX amounts and frozen balances. A TRC-20 amount is a
+        # uint256 in the call data (checked against 2**256 - 1 by Uint).
+        if self.asset.is_native and self.amount.base_units > INT64_MAX:
             raise ValueError("amount.base_units: exceeds int64")
         if not self.timestamp < self.expiration <= self.timestamp + TRON_MAX_EXPIRATION_MS:
             raise ValueError("expiration: after timestamp and at most 24 h after it")
@@ -345,7 +360,7 @@ class SigningRequest(_Model):
     version: Literal[1]
     request_id: str = Field(pattern=_ID_RE)
     created_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
-    transactions: list[Transaction] = Field(min_length=1, max_length=5000)
+    transactions: list[Transaction] = Field(min_length=1, max_length=1000)
     summary: Summary
     digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
 
@@ -523,29 +538,19 @@ def parse_request(data: Any) -> SigningRequest:
 
 
 def load_request(text: str | bytes) -> SigningRequest:
-    try:
-        data = json.loads(text, parse_float=_no_float, parse_constant=_no_float)
-    except ValueError as exc:
-        raise InvalidDocument(f"not a JSON document: {exc}") from exc
-    return parse_request(data)
+    return parse_request(strictjson.loads(text))
 
 
 def load_response(text: str | bytes) -> SignedResponse:
+    data = strictjson.loads(text)
     try:
-        data = json.loads(text, parse_float=_no_float, parse_constant=_no_float)
         return SignedResponse.model_validate(data)
     except ValidationError as exc:
         raise _invalid(exc, None) from exc
-    except ValueError as exc:
-        raise InvalidDocument(f"not a JSON document: {exc}") from exc
 
 
 def dump(document: BaseModel) -> str:
     return json.dumps(document.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
-
-
-def _no_float(text: str) -> Any:
-    raise ValueError(f"number {text} is not allowed: amounts are decimal strings")
 
 
 def _invalid(exc: ValidationError, transactions: Any) -> InvalidDocument:

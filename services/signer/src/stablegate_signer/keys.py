@@ -12,6 +12,7 @@ from bip_utils import Bip32Secp256k1, Bip39MnemonicValidator, Bip39SeedGenerator
 
 from stablegate_signer.addresses import evm_address_from_public_key, tron_address_from_public_key
 from stablegate_signer.errors import SeedError
+from stablegate_signer.files import ownership_problem
 
 SEED_ENV = "STABLEGATE_SIGNER_SEED"
 
@@ -61,11 +62,14 @@ def read_seed(seed_file: Path | None, prompt: Callable[[str], str] | None) -> Se
             text = seed_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise SeedError(f"cannot read the seed file {seed_file}: {exc.strerror}") from None
-        if seed_file.stat().st_mode & 0o077:
-            raise SeedError(f"the seed file {seed_file} is readable by others (chmod 600 it)")
+        problem = ownership_problem(seed_file, "seed file", secret=True)
+        if problem is not None:
+            raise SeedError(problem)
         return Seed(text)
-    if os.environ.get(SEED_ENV):
-        return Seed(os.environ[SEED_ENV])
+    # Popped, not read: children would inherit it and /proc/self/environ would show it.
+    from_env = os.environ.pop(SEED_ENV, None)
+    if from_env:
+        return Seed(from_env)
     if prompt is None:
         raise SeedError(f"no seed: give --seed-file or set {SEED_ENV}")
     return Seed(prompt("BIP-39 seed (input hidden): "))

@@ -32,6 +32,7 @@ from stablegate_signer.documents import (
     max_network_fee,
 )
 from stablegate_signer.errors import PolicyViolation, SignerError
+from stablegate_signer.files import ownership_problem
 from stablegate_signer.units import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount, parse_amount
 
 
@@ -57,6 +58,8 @@ class PurposeRule(_Strict):
     # A list of addresses, "own" (derived from the seed under path_prefixes) or "any".
     destinations: list[str] | Literal["own", "any", "none"]
     limits: dict[str, Limit] = Field(default_factory=dict)
+    # resource_delegation: the longest lock in blocks; 0 (default) allows no lock at all.
+    max_lock_period: int = Field(default=0, ge=0, le=864_000)
 
 
 class AssetRule(_Strict):
@@ -64,8 +67,16 @@ class AssetRule(_Strict):
     contract: str | None = None
 
 
+DEFAULT_TIMESTAMP_SKEW = 600  # seconds between a Tron timestamp and the signer's clock
+DEFAULT_EXPIRATION = 3600  # seconds from the signer's clock to a Tron expiration
+TRON_HARD_EXPIRATION = 24 * 3600  # java-tron refuses more
+
+
 class NetworkPolicy(_Strict):
     chain_id: int | None = None
+    # Tron only (ignored elsewhere): bounds against the signer's clock.
+    max_timestamp_skew_seconds: int = Field(default=DEFAULT_TIMESTAMP_SKEW, ge=1, le=3600)
+    max_expiration_seconds: int = Field(default=DEFAULT_EXPIRATION, ge=60, le=TRON_HARD_EXPIRATION)
     path_prefixes: list[str] = Field(min_length=1)
     max_fee_per_transaction: DecimalText
     max_fee_per_request: DecimalText
@@ -144,6 +155,9 @@ class Policy:
                 data = tomllib.load(handle)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise PolicyError(f"cannot read the policy {path}: {exc}") from exc
+        problem = ownership_problem(path, "policy file")
+        if problem is not None:
+            raise PolicyError(problem)
         try:
             rules = PolicyFile.model_validate(data)
         except (ValidationError, ValueError) as exc:
@@ -186,6 +200,7 @@ def enforce(policy: Policy, request: SigningRequest, today: DailyTotals) -> dict
         _check_asset(net, tx)
         _check_paths(net, tx)
         _check_destination(rule, tx)
+        _check_lock(rule, tx)
         fee = max_network_fee(tx)
         fee_cap = parse_amount(net.max_fee_per_transaction, NATIVE_DECIMALS[tx.network])
         if fee > fee_cap:
@@ -283,6 +298,18 @@ def _check_destination(rule: PurposeRule, tx: AnyTransaction) -> None:
         )
 
 
+def _check_lock(rule: PurposeRule, tx: AnyTransaction) -> None:
+    lock = getattr(tx, "lock", None)
+    period = getattr(tx, "lock_period", None) or 0
+    if lock and (rule.max_lock_period == 0 or period > rule.max_lock_period):
+        raise PolicyViolation(
+            f"a lock of {period} blocks exceeds the policy's max_lock_period "
+            f"{rule.max_lock_period} (0: no lock)",
+            transaction=tx.id,
+            field="lock_period",
+        )
+
+
 def _check_limits(rule: PurposeRule, tx: AnyTransaction, in_request: int, in_day: int) -> None:
     if not rule.limits:
         return
@@ -347,6 +374,9 @@ def _read_totals(state_path: Path, day: str) -> DailyTotals:
         return DailyTotals(day)
     except (OSError, ValueError) as exc:
         raise PolicyError(f"the state file {state_path} is unreadable: {exc}") from exc
+    problem = ownership_problem(state_path, "state file")
+    if problem is not None:
+        raise PolicyError(problem)
     if not isinstance(data, Mapping) or data.get("day") != day:
         return DailyTotals(day)
     totals = data.get("totals", {})

@@ -19,7 +19,14 @@ from stablegate_signer.documents import (
 )
 from stablegate_signer.errors import Declined, DerivationMismatch, PolicyViolation
 from stablegate_signer.keys import Seed
-from stablegate_signer.policy import Policy, enforce, locked_totals, save_totals
+from stablegate_signer.policy import (
+    DEFAULT_EXPIRATION,
+    DEFAULT_TIMESTAMP_SKEW,
+    Policy,
+    enforce,
+    locked_totals,
+    save_totals,
+)
 from stablegate_signer.units import NATIVE_DECIMALS, NATIVE_SYMBOL, format_amount
 from stablegate_signer.verify import verify_signed
 
@@ -45,17 +52,36 @@ class Signer:
                 derived = self.seed.address(path, tx.network)
                 if derived != address:
                     raise DerivationMismatch(
-                        f"{role} {address} is not the address at {path} ({derived} is)",
+                        # Never the derived address: over serve mode that is an oracle.
+                        f"{role}.address does not derive from {role}.path",
                         transaction=tx.id,
                         field=f"{role}.address",
                     )
 
     def check_expiry(self, request: SigningRequest) -> None:
+        """Tron times are checked against the signer's clock, not only each other."""
         now_ms = int(self.clock().timestamp() * 1000)
+        tron = self.policy.rules.networks.get("tron")
+        skew_ms = 1000 * (tron.max_timestamp_skew_seconds if tron else DEFAULT_TIMESTAMP_SKEW)
+        horizon_ms = 1000 * (tron.max_expiration_seconds if tron else DEFAULT_EXPIRATION)
         for tx in request.transactions:
-            if isinstance(tx, TronTransaction) and tx.expiration <= now_ms:
+            if not isinstance(tx, TronTransaction):
+                continue
+            if tx.expiration <= now_ms:
                 raise PolicyViolation(
                     "the transaction has expired by the signer's clock",
+                    transaction=tx.id,
+                    field="expiration",
+                )
+            if abs(tx.timestamp - now_ms) > skew_ms:
+                raise PolicyViolation(
+                    f"timestamp is more than {skew_ms // 1000} s from the signer's clock",
+                    transaction=tx.id,
+                    field="timestamp",
+                )
+            if tx.expiration > now_ms + horizon_ms:
+                raise PolicyViolation(
+                    f"expiration is more than {horizon_ms // 1000} s after the signer's clock",
                     transaction=tx.id,
                     field="expiration",
                 )
@@ -96,6 +122,16 @@ def _sign_one(tx: AnyTransaction, private_key: bytes) -> SignedTransaction:
     return evm.sign(tx, private_key)
 
 
+def _signed_fields(tx: AnyTransaction) -> str:
+    """Every field that goes into the signature, beyond the line above (finding: none hidden)."""
+    skip = {"id", "purpose", "network", "source", "destination", "asset", "amount"}
+    fields = [f"contract={tx.asset.contract or 'native'}"]
+    for name, value in tx.model_dump(mode="json").items():
+        if name not in skip and value is not None:
+            fields.append(f"{name}={value}")
+    return ", ".join(fields)
+
+
 def describe(request: SigningRequest) -> str:
     """The human summary, recomputed from the transactions (never copied from the request)."""
     summary = compute_summary(request.transactions)
@@ -112,6 +148,7 @@ def describe(request: SigningRequest) -> str:
             f"from {tx.source.address} ({tx.source.path}) to {to}{ours}; "
             f"fee at most {fee} {NATIVE_SYMBOL[tx.network]}"
         )
+        lines.append("      signed fields: " + _signed_fields(tx))
     lines.append("Totals:")
     for total in summary.totals:
         lines.append(f"  {total.network} {total.purpose}: {total.decimal} {total.symbol}")
