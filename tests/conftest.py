@@ -12,12 +12,13 @@ first test with one line saying so; it never runs against anything else.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
 import sys
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import asyncpg
@@ -124,6 +125,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     while _containers:
         _containers.pop().stop()
+
+
+T = TypeVar("T")
+
+
+def run_on_own_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` from a synchronous test on a loop of its own. `asyncio.run` would unset
+    the main thread's current loop, and a later test that asks for it fails."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
 
 
 def unique(prefix: str) -> str:

@@ -12,7 +12,6 @@ taken.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -31,7 +30,7 @@ import httpx
 import pytest
 from scripts.suite import _queues_named
 
-from tests.conftest import DATABASE_URL, RABBITMQ_URL, unique
+from tests.conftest import DATABASE_URL, RABBITMQ_URL, run_on_own_loop, unique
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +80,7 @@ def suite_env() -> Iterator[dict[str, str]]:
         finally:
             await conn.close()
 
-    asyncio.run(create())
+    run_on_own_loop(create())
     env = {
         **os.environ,
         "DATABASE_URL": _with_database(DATABASE_URL, database),
@@ -91,7 +90,7 @@ def suite_env() -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        asyncio.run(drop())
+        run_on_own_loop(drop())
 
 
 class MakeRun:

@@ -4,7 +4,6 @@ none recorded) drop its schemas, exchange and demo state."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import asyncpg
@@ -12,7 +11,7 @@ import pytest
 from scripts import suite
 from scripts.suite import ServiceSpec, reset_for_new_chains
 
-from tests.conftest import DATABASE_URL, RABBITMQ_URL, unique
+from tests.conftest import DATABASE_URL, RABBITMQ_URL, run_on_own_loop, unique
 
 
 async def _schema_exists(name: str) -> bool:
@@ -42,21 +41,21 @@ def test_the_suite_state_goes_with_its_chains(
     services = [ServiceSpec("gateway", schema, 0)]
     first = {"ethereum": "0x" + "01" * 32, "tron": "02" * 32}
     try:
-        asyncio.run(_create_schema(schema))
+        run_on_own_loop(_create_schema(schema))
         (tmp_path / "demo.json").write_text("{}")
         # Nothing recorded: state of unknown chains is dropped.
         assert reset_for_new_chains(DATABASE_URL, RABBITMQ_URL, exchange, services, first)
-        assert not asyncio.run(_schema_exists(schema))
+        assert not run_on_own_loop(_schema_exists(schema))
         assert not (tmp_path / "demo.json").exists()
 
-        asyncio.run(_create_schema(schema))
+        run_on_own_loop(_create_schema(schema))
         # The same chains (a devnet left running, a kill -9 of make run): kept.
         assert not reset_for_new_chains(DATABASE_URL, RABBITMQ_URL, exchange, services, first)
-        assert asyncio.run(_schema_exists(schema))
+        assert run_on_own_loop(_schema_exists(schema))
 
         # One chain started again from block 0: everything goes.
         again = {**first, "tron": "03" * 32}
         assert reset_for_new_chains(DATABASE_URL, RABBITMQ_URL, exchange, services, again)
-        assert not asyncio.run(_schema_exists(schema))
+        assert not run_on_own_loop(_schema_exists(schema))
     finally:
-        asyncio.run(suite._drop_schemas(DATABASE_URL, names=[schema]))
+        run_on_own_loop(suite._drop_schemas(DATABASE_URL, names=[schema]))

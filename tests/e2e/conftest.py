@@ -270,10 +270,11 @@ async def _suite(
                     merchant["secret_key"],
                     providers=chains,
                 )
-            # The suite did run through hostile providers: every one misbehaved.
+            # The suite did run through hostile providers: on every chain some misbehaved
+            # (a short module can end before the schedule has reached each of them).
             for network, proxies in chains.items():
-                for proxy in proxies:
-                    assert proxy.failures + proxy.lagged > 0, f"{network} {proxy.url} was honest"
+                misbehaved = sum(p.failures + p.lagged for p in proxies)
+                assert misbehaved > 0, f"every {network} provider was honest"
         finally:
             suite.stop_all()
             await drop_suite(DATABASE_URL, RABBITMQ_URL, schema_prefix=prefix, exchange=exchange)

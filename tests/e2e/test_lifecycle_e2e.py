@@ -79,7 +79,7 @@ async def reached(
         found = await status_is(e2e, intent["id"], status)
         return found if found is not None and found["exception"] == exception else None
 
-    result: dict[str, Any] = await wait_for(probe, what=f"{status}/{exception}")
+    result: dict[str, Any] = await wait_for(probe, timeout=60, what=f"{status}/{exception}")
     return result
 
 

@@ -70,8 +70,7 @@ def topology(bus_settings: BusSettings) -> Iterator[list[str]]:
         f"{bus_settings.exchange}.dlq",
     ]
     yield queues
-    asyncio.get_event_loop()  # the deletion below runs on the session loop
-    loop = asyncio.new_event_loop()
+    loop = asyncio.new_event_loop()  # a loop of its own: this fixture is synchronous
     try:
         loop.run_until_complete(
             delete_bus_topology(
