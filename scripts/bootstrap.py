@@ -42,6 +42,11 @@ COMPOSE_RABBITMQ_URL = "amqp://stablegate:stablegate@127.0.0.1:{port}/"
 COMPOSE_STATE = TOOLS / "compose-services.json"
 COMPOSE_OVERRIDE = TOOLS / "compose.services.yml"
 READY_TIMEOUT_S = 180
+# A server installed on this machine may still be starting (CI boots it beside us).
+LOCAL_START_TIMEOUT_S = 90
+# The init scripts of Debian's packages, by compose service.
+LOCAL_INIT_SCRIPTS = {"postgres": "postgresql", "rabbitmq": "rabbitmq-server"}
+INIT_D = Path("/etc/init.d")
 
 _apt_updated = False
 
@@ -282,6 +287,33 @@ def no_engine_message(missing: list[str]) -> str:
     )
 
 
+def wait_for_local(down: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
+    """Give servers installed on this machine the time to start (as root, start them with
+    their init script); returns what still does not answer."""
+    installed = {
+        s: LOCAL_INIT_SCRIPTS[s]
+        for s, (_, port) in down.items()
+        # The init script starts the server on its own port, not on one a URL names.
+        if port == COMPOSE_SERVICES[s][1] and (INIT_D / LOCAL_INIT_SCRIPTS[s]).exists()
+    }
+    if not installed:
+        return down
+    for service, script in installed.items():
+        name = f"{COMPOSE_SERVICES[service][0]} ({':'.join(map(str, down[service]))})"
+        if os.geteuid() == 0 and shutil.which("service"):
+            say(f"{name} is installed here but not answering: service {script} start")
+            quiet(["service", script, "start"], timeout=LOCAL_START_TIMEOUT_S)
+        else:
+            say(f"{name} is installed here but not answering yet: waiting")
+    deadline = time.monotonic() + LOCAL_START_TIMEOUT_S
+    waiting = dict(down)
+    while True:
+        waiting = {s: hp for s, hp in waiting.items() if not answers(*hp)}
+        if not waiting or not set(waiting) & set(installed) or time.monotonic() > deadline:
+            return waiting
+        time.sleep(1)
+
+
 def services_env() -> dict[str, str]:
     """The DATABASE_URL/RABBITMQ_URL to set (empty when the configured ones answer); starts
     with docker compose what does not answer, or stops saying how to get it."""
@@ -310,6 +342,8 @@ def services_env() -> dict[str, str]:
         host, port = endpoint(wanted[variable], port)
         if service not in ours and not answers(host, port):
             down[service] = (host, port)
+    if down and all(host in ("127.0.0.1", "localhost", "::1") for host, _ in down.values()):
+        down = wait_for_local(down)
     if not down:
         return urls
     missing = [f"{COMPOSE_SERVICES[s][0]} ({h}:{p})" for s, (h, p) in down.items()]

@@ -255,3 +255,34 @@ def test_services_that_do_not_answer_are_started_with_docker_compose(
         pids = tmp_path / "pids"
         for pid in pids.read_text().split() if pids.exists() else []:
             os.kill(int(pid), 15)
+
+
+def test_a_local_server_that_is_still_starting_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CI boots RabbitMQ beside the run: its init script exists and its port opens late.
+    init_d = tmp_path / "init.d"
+    init_d.mkdir()
+    (init_d / "rabbitmq-server").touch()
+    monkeypatch.setattr(bootstrap, "INIT_D", init_d)
+    monkeypatch.setattr(bootstrap, "LOCAL_START_TIMEOUT_S", 30)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # not root: wait, start nothing
+    calls = {"n": 0}
+
+    def answers(host: str, port: int) -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3  # the third probe after the first still finds it closed
+
+    monkeypatch.setattr(bootstrap, "answers", answers)
+    monkeypatch.setattr(bootstrap.time, "sleep", lambda _: None)
+    down = {"rabbitmq": ("127.0.0.1", 5672)}
+    assert bootstrap.wait_for_local(down) == {}
+    # Not on its default port, or not installed: nothing to wait for.
+    calls["n"] = 0
+    assert bootstrap.wait_for_local({"rabbitmq": ("127.0.0.1", 5999)}) == {
+        "rabbitmq": ("127.0.0.1", 5999)
+    }
+    assert bootstrap.wait_for_local({"postgres": ("127.0.0.1", 5432)}) == {
+        "postgres": ("127.0.0.1", 5432)
+    }
+    assert calls["n"] == 0
