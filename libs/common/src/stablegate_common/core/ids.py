@@ -12,7 +12,23 @@ import time
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 PREFIXES = frozenset(
-    {"pi", "tr", "we", "whd", "evt", "mer", "key", "req", "addr", "le", "rec", "disc", "usr"}
+    {
+        "pi",
+        "tr",
+        "we",
+        "whd",
+        "evt",
+        "mer",
+        "key",
+        "req",
+        "addr",
+        "le",
+        "rec",
+        "disc",
+        "usr",
+        "ob",
+        "ot",
+    }
 )
 
 

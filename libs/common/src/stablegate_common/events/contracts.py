@@ -3,7 +3,9 @@
 Families: `address.*` (deposit addresses provisioned by the gateway, so watchers know
 them before any is handed out), `intent.*` (the gateway's decisions, event-carried
 state), `transfer.*` and `chain.*` (chain facts from watchers, no interpretation),
-`balance.*` and `reconciliation.*` (the reconciler's books).
+`balance.*` and `reconciliation.*` (the reconciler's books), `outgoing.*` (the
+gateway's outgoing transfers: sweeps, refunds, payouts) and `chain.tx.*` (what watchers
+see of those transactions, tracked by hash).
 """
 
 from __future__ import annotations
@@ -183,3 +185,108 @@ class ReconciliationRunCompleted(EventPayload):
     discrepancies_resolved: int = Field(ge=0)
     # Per network: {"block": n, "addresses": n} or {"error": "why it was not checked"}.
     networks: dict[str, dict[str, int | str]]
+
+
+# --- funds out (DESIGN.md §8) -------------------------------------------------------------
+
+OutgoingState = Literal[
+    "planned",
+    "awaiting_signature",
+    "signed",
+    "broadcast",
+    "confirmed",
+    "failed",
+    "canceled",
+    "replaced",
+]
+
+
+@register
+class OutgoingTransferUpdated(EventPayload):
+    """Any change of an outgoing transfer (event-carried state, one per state change).
+
+    Watchers track `tx_hash` from the first `broadcast` on; the reconciler books the
+    movement and its network fee when `state` becomes `confirmed` (or `failed` with a
+    `fee_paid_base_units`: a revert still burns gas) and reverses them when it leaves.
+    """
+
+    event_type = "outgoing.transfer.updated"
+
+    transfer_id: str  # ot_…
+    batch_id: str  # ob_…
+    purpose: str  # sweep | fee_topup | refund | payout | stake | resource_(un)delegation
+    state: OutgoingState
+    previous_state: OutgoingState | None
+    network: str
+    source_address: str
+    destination_address: str | None
+    asset: str
+    token_contract: str | None  # None: the native coin
+    decimals: int
+    amount_base_units: BaseUnitsField
+    reference: str | None  # the intent / refund / payout it serves
+    tx_hash: str | None
+    block_number: int | None
+    block_hash: str | None
+    receipt_status: Literal["success", "reverted"] | None
+    gas_used: int | None
+    energy_used: int | None
+    bandwidth_used: int | None
+    fee_paid_base_units: BaseUnitsField | None  # native coin the network charged
+    failure_reason: str | None
+    # Expiry of a Tron transaction (ms since the epoch): after it, an unmined one is dead.
+    expiration_ms: int | None = None
+
+
+class ChainTxFields(EventPayload):
+    """What a watcher saw of one tracked transaction (ours, by hash)."""
+
+    network: str
+    tx_hash: str
+    block_number: int = Field(ge=0)
+    block_hash: str
+    block_timestamp: datetime
+    success: bool  # EVM receipt status 1 / Tron contractRet SUCCESS
+    gas_used: int | None  # EVM
+    effective_gas_price: BaseUnitsField | None  # EVM, wei
+    energy_used: int | None  # Tron: energy_usage_total
+    bandwidth_used: int | None  # Tron: net_usage (bandwidth from stake or free)
+    fee_paid_base_units: BaseUnitsField  # native coin charged: wei, or sun burned (fee)
+    confirmations: int = Field(ge=0)
+    confirmations_required: int = Field(ge=1)
+
+
+@register
+class ChainTxMined(ChainTxFields):
+    """A tracked transaction is in a canonical block, not final yet."""
+
+    event_type = "chain.tx.mined"
+
+
+@register
+class ChainTxConfirmed(ChainTxFields):
+    """A tracked transaction reached the network's confirmation depth."""
+
+    event_type = "chain.tx.confirmed"
+
+
+@register
+class ChainTxReorged(ChainTxFields):
+    """The block that held a tracked transaction left the canonical chain (the fields are
+    those of the block it was in)."""
+
+    event_type = "chain.tx.reorged"
+
+
+@register
+class ChainTxNotFound(EventPayload):
+    """A tracked transaction is in no block and the node does not know it (dropped from
+    the mempool, or a Tron transaction past its expiration): the gateway decides."""
+
+    event_type = "chain.tx.not_found"
+
+    network: str
+    tx_hash: str
+    checked_at: datetime
+    head_block: int = Field(ge=0)
+    head_timestamp: datetime
