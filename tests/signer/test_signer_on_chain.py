@@ -247,6 +247,7 @@ limits.TRX = {{ per_day = "100000" }}
 
 [networks.tron.purposes.resource_delegation]
 destinations = "own"
+max_lock_period = 100
 
 [networks.tron.purposes.resource_undelegation]
 destinations = "own"

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from stablegate_signer.documents import max_network_fee
 from stablegate_signer.errors import Declined, DerivationMismatch, PolicyViolation, SignerError
 from stablegate_signer.policy import Policy, PolicyError
+from stablegate_signer.units import format_amount
 from tests.signer.support import (
     ATTACKER,
     ETH_DEPOSIT,
@@ -168,27 +170,87 @@ def test_everything_the_policy_allows_is_signed_and_counted(tmp_path: Path) -> N
     txs += [tron_resource(p) for p in ("stake", "resource_delegation", "resource_undelegation")]
     response = s.sign(request(*txs))
     assert [t.id for t in response.transactions] == [t["id"] for t in txs]
+    totals = window_totals(tmp_path)
+    assert totals["ethereum/sweep/USDT"] == 12500000
+    assert totals["bsc/refund/USDT"] == 25 * 10**18
+    assert totals["ethereum/network_fee/ETH"] > 0  # the worst-case fees are counted too
+
+
+def window_totals(tmp_path: Path) -> dict[str, int]:
     state = json.loads((tmp_path / "policy.state.json").read_text())
-    assert state["day"] == datetime.now(UTC).date().isoformat()
-    assert state["totals"]["ethereum/sweep/USDT"] == "12500000"
-    assert state["totals"]["bsc/refund/USDT"] == str(25 * 10**18)
+    out: dict[str, int] = {}
+    for entry in state["signed"]:
+        out[entry["key"]] = out.get(entry["key"], 0) + int(entry["base_units"])
+    return out
 
 
-def test_per_day_limit_counts_earlier_requests_and_resets_the_next_day(tmp_path: Path) -> None:
-    day = [datetime(2026, 12, 7, 10, tzinfo=UTC)]
+def test_per_day_limit_is_a_rolling_24_hours(tmp_path: Path) -> None:
+    clock = [datetime(2026, 12, 7, 23, 50, tzinfo=UTC)]
     s = signer(tmp_path)
-    s.clock = lambda: day[0]
+    s.clock = lambda: clock[0]
     s.sign(request(_payout("ot_a", 90, "0"), request_id="sr_a"))
     with pytest.raises(PolicyViolation, match="per day") as info:
         s.sign(request(_payout("ot_b", 90, "1"), request_id="sr_b"))
     assert info.value.transaction == "ot_b"
-    state = json.loads((tmp_path / "policy.state.json").read_text())
-    assert state == {"day": "2026-12-07", "totals": {"ethereum/payout/USDT": "90000000"}}
+    assert window_totals(tmp_path) == {
+        "ethereum/payout/USDT": 90_000_000,
+        "ethereum/network_fee/ETH": window_totals(tmp_path)["ethereum/network_fee/ETH"],
+    }
     s.sign(request(_payout("ot_c", 60, "1"), request_id="sr_c"))  # 150 is the limit: allowed
-    day[0] = datetime(2026, 12, 8, 0, 1, tzinfo=UTC)
-    s.sign(request(_payout("ot_d", 90, "2"), request_id="sr_d"))
-    state = json.loads((tmp_path / "policy.state.json").read_text())
-    assert state == {"day": "2026-12-08", "totals": {"ethereum/payout/USDT": "90000000"}}
+    # Past midnight the calendar day is new, but the 24 hours are not: still refused.
+    clock[0] = datetime(2026, 12, 8, 0, 10, tzinfo=UTC)
+    with pytest.raises(PolicyViolation, match="per day"):
+        s.sign(request(_payout("ot_d", 1, "2"), request_id="sr_d"))
+    # 24 hours after the first two: they have left the window, and the file forgets them.
+    clock[0] = datetime(2026, 12, 8, 23, 50, 1, tzinfo=UTC)
+    s.sign(request(_payout("ot_e", 90, "2"), request_id="sr_e"))
+    assert window_totals(tmp_path)["ethereum/payout/USDT"] == 90_000_000
+
+
+def test_a_clock_set_back_behind_the_last_signing_is_refused(tmp_path: Path) -> None:
+    clock = [datetime(2026, 12, 7, 12, 0, tzinfo=UTC)]
+    s = signer(tmp_path)
+    s.clock = lambda: clock[0]
+    s.sign(request(_payout("ot_a", 10, "0"), request_id="sr_a"))
+    before = (tmp_path / "policy.state.json").read_bytes()
+    clock[0] = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)  # a day back: the window would reopen
+    with pytest.raises(PolicyError, match="clock"):
+        s.sign(request(_payout("ot_b", 10, "1"), request_id="sr_b"))
+    assert (tmp_path / "policy.state.json").read_bytes() == before
+    clock[0] = datetime(2026, 12, 7, 11, 59, tzinfo=UTC)  # within the slack of an NTP step
+    s.sign(request(_payout("ot_c", 10, "1"), request_id="sr_c"))
+
+
+def test_network_fees_have_a_24_hour_cap_per_network(tmp_path: Path) -> None:
+    # Every request's worst-case fee fits the per-request cap; the day's sum does not.
+    fee = max_network_fee(request(_payout("ot_x", 1, "0")).transactions[0])
+    capped = POLICY.replace(
+        'max_fee_per_request = "0.05"',
+        f'max_fee_per_request = "0.05"\nmax_fee_per_day = "{format_amount(2 * fee, 18)}"',
+        1,
+    )
+    assert capped != POLICY
+    s = signer(tmp_path, capped)
+    s.sign(request(_payout("ot_a", 1, "0"), request_id="sr_a"))
+    s.sign(request(_payout("ot_b", 1, "1"), request_id="sr_b"))
+    with pytest.raises(PolicyViolation, match="network fee per day") as info:
+        s.sign(request(_payout("ot_c", 1, "2"), request_id="sr_c"))
+    assert info.value.field == "fee"
+
+
+def test_a_calendar_day_state_file_still_counts(tmp_path: Path) -> None:
+    # The earlier format: {"day": …, "totals": …}; read as signed at the end of that day.
+    clock = [datetime(2026, 12, 8, 9, 0, tzinfo=UTC)]
+    (tmp_path / "policy.state.json").write_text(
+        json.dumps({"day": "2026-12-07", "totals": {"ethereum/payout/USDT": "140000000"}})
+    )
+    s = signer(tmp_path)
+    s.clock = lambda: clock[0]
+    with pytest.raises(PolicyViolation, match="per day"):
+        s.sign(request(_payout("ot_a", 20, "0"), request_id="sr_a"))
+    clock[0] = datetime(2026, 12, 9, 0, 0, 1, tzinfo=UTC)
+    s.sign(request(_payout("ot_b", 20, "0"), request_id="sr_b"))
+    assert window_totals(tmp_path)["ethereum/payout/USDT"] == 20_000_000
 
 
 def test_declining_signs_nothing_and_records_nothing(tmp_path: Path) -> None:

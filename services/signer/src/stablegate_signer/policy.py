@@ -1,9 +1,14 @@
-"""The signer's own policy file (TOML) and the per-day totals kept beside it.
+"""The signer's own policy file (TOML) and the last 24 hours of signing kept beside it.
 
 The policy lives with the signer, never with the gateway: it names, per network, the chain
 id, the derivation paths that are ours, the assets (symbol → contract and decimals), which
 purposes are allowed and where each may send, per-asset limits and network-fee caps. A
 purpose or asset it does not name is refused.
+
+"Per day" is a rolling 24 hours, not a calendar day: a calendar day lets twice the limit
+through around midnight. The state file keeps what was signed in the window, each entry
+with its time; a signer clock earlier than the newest entry (set back, or a wrong clock
+after a reboot) is refused, since it would reopen the window.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, Self
 
@@ -80,6 +85,7 @@ class NetworkPolicy(_Strict):
     path_prefixes: list[str] = Field(min_length=1)
     max_fee_per_transaction: DecimalText
     max_fee_per_request: DecimalText
+    max_fee_per_day: DecimalText | None = None  # over the rolling 24 hours; None: no cap
     assets: dict[str, AssetRule]
     purposes: dict[Purpose, PurposeRule]
 
@@ -114,8 +120,9 @@ def _check_network(name: str, net: NetworkPolicy) -> None:
         else:
             check_address(asset.contract, name)
     decimals = {s: a.decimals for s, a in net.assets.items()}
-    for fee in (net.max_fee_per_transaction, net.max_fee_per_request):
-        parse_amount(fee, NATIVE_DECIMALS[name])
+    for fee in (net.max_fee_per_transaction, net.max_fee_per_request, net.max_fee_per_day):
+        if fee is not None:
+            parse_amount(fee, NATIVE_DECIMALS[name])
     for purpose, rule in net.purposes.items():
         at = f"{where}.purposes.{purpose}"
         dest = rule.destinations
@@ -178,22 +185,51 @@ def day_key(tx: AnyTransaction) -> str:
     return f"{tx.network}/{tx.purpose}/{tx.asset.symbol}"
 
 
+def fee_key(network: str) -> str:
+    """The window's key for worst-case network fees signed on `network`."""
+    return f"{network}/network_fee/{NATIVE_SYMBOL[network]}"
+
+
+WINDOW = timedelta(hours=24)
+# How far the clock may be behind the newest entry before it counts as set back (NTP steps).
+CLOCK_SLACK = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class Signed:
+    at: datetime
+    key: str
+    base_units: int
+
+
 @dataclass
 class DailyTotals:
-    """Per UTC day, the base units signed per network/purpose/asset (only today is kept)."""
+    """What was signed in the 24 hours before `now`, per network/purpose/asset (and per
+    network for fees); older entries are dropped when the state is saved."""
 
-    day: str
-    totals: dict[str, int] = field(default_factory=dict)
+    now: datetime
+    entries: list[Signed] = field(default_factory=list)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        since = self.now - WINDOW
+        out: dict[str, int] = {}
+        for entry in self.entries:
+            if entry.at > since:
+                out[entry.key] = out.get(entry.key, 0) + entry.base_units
+        return out
 
 
 def enforce(policy: Policy, request: SigningRequest, today: DailyTotals) -> dict[str, int]:
-    """Refuse the request if any transaction breaks the policy; return the day increments.
+    """Refuse the request if any transaction breaks the policy; return what it adds to the
+    window (amounts per day_key, worst-case fees per fee_key).
 
     Derivation of addresses from paths is checked by the caller (it needs the seed); this
     checks that the paths are ours, the destinations, assets, limits and fee caps.
     """
     per_request: dict[str, int] = {}
     fees: dict[str, int] = {}
+    window = today.totals
     for tx in request.transactions:
         net = _network(policy, tx)
         rule = _purpose(net, tx)
@@ -201,24 +237,32 @@ def enforce(policy: Policy, request: SigningRequest, today: DailyTotals) -> dict
         _check_paths(net, tx)
         _check_destination(rule, tx)
         _check_lock(rule, tx)
-        fee = max_network_fee(tx)
-        fee_cap = parse_amount(net.max_fee_per_transaction, NATIVE_DECIMALS[tx.network])
-        if fee > fee_cap:
-            raise _refuse(tx, "network fee", fee, fee_cap, NATIVE_SYMBOL[tx.network])
-        fees[tx.network] = fees.get(tx.network, 0) + fee
-        request_cap = parse_amount(net.max_fee_per_request, NATIVE_DECIMALS[tx.network])
-        if fees[tx.network] > request_cap:
-            raise _refuse(
-                tx,
-                "network fee per request",
-                fees[tx.network],
-                request_cap,
-                NATIVE_SYMBOL[tx.network],
-            )
+        _check_fees(net, tx, fees, window)
         key = day_key(tx)
         per_request[key] = per_request.get(key, 0) + tx.amount.base_units
-        _check_limits(rule, tx, per_request[key], today.totals.get(key, 0) + per_request[key])
-    return per_request
+        _check_limits(rule, tx, per_request[key], window.get(key, 0) + per_request[key])
+    return {**per_request, **{fee_key(n): v for n, v in fees.items()}}
+
+
+def _check_fees(
+    net: NetworkPolicy, tx: AnyTransaction, fees: dict[str, int], window: Mapping[str, int]
+) -> None:
+    """The worst-case fee against the per-transaction, per-request and 24-hour caps;
+    adds it to `fees` (per network, this request)."""
+    fee = max_network_fee(tx)
+    decimals, symbol = NATIVE_DECIMALS[tx.network], NATIVE_SYMBOL[tx.network]
+    fee_cap = parse_amount(net.max_fee_per_transaction, decimals)
+    if fee > fee_cap:
+        raise _refuse(tx, "network fee", fee, fee_cap, symbol)
+    fees[tx.network] = fees.get(tx.network, 0) + fee
+    request_cap = parse_amount(net.max_fee_per_request, decimals)
+    if fees[tx.network] > request_cap:
+        raise _refuse(tx, "network fee per request", fees[tx.network], request_cap, symbol)
+    if net.max_fee_per_day is not None:
+        day_cap = parse_amount(net.max_fee_per_day, decimals)
+        in_day = window.get(fee_key(tx.network), 0) + fees[tx.network]
+        if in_day > day_cap:
+            raise _refuse(tx, "network fee per day", in_day, day_cap, symbol)
 
 
 def _network(policy: Policy, tx: AnyTransaction) -> NetworkPolicy:
@@ -356,42 +400,95 @@ def _refuse(
 
 
 @contextmanager
-def locked_totals(state_path: Path, today: date) -> Iterator[DailyTotals]:
-    """Hold the state file's lock; yields today's totals; the caller saves with `save_totals`."""
+def locked_totals(state_path: Path, now: datetime) -> Iterator[DailyTotals]:
+    """Hold the state file's lock; yields the window before `now`; the caller saves with
+    `save_totals`. Refuses a clock that went back behind the newest entry."""
     lock_path = state_path.with_name(state_path.name + ".lock")
     with lock_path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield _read_totals(state_path, today.isoformat())
+            totals = _read_totals(state_path, now)
+            newest = max((e.at for e in totals.entries), default=None)
+            if newest is not None and now < newest - CLOCK_SLACK:
+                raise PolicyError(
+                    f"the signer's clock ({_iso(now)}) is before the newest signing recorded "
+                    f"in {state_path} ({_iso(newest)}): set the clock right; nothing was signed"
+                )
+            yield totals
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _read_totals(state_path: Path, day: str) -> DailyTotals:
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _read_totals(state_path: Path, now: datetime) -> DailyTotals:
     try:
         data = json.loads(state_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return DailyTotals(day)
+        return DailyTotals(now)
     except (OSError, ValueError) as exc:
         raise PolicyError(f"the state file {state_path} is unreadable: {exc}") from exc
     problem = ownership_problem(state_path, "state file")
     if problem is not None:
         raise PolicyError(problem)
-    if not isinstance(data, Mapping) or data.get("day") != day:
-        return DailyTotals(day)
+    malformed = PolicyError(f"the state file {state_path} is malformed")
+    if not isinstance(data, Mapping):
+        raise malformed
+    if "day" in data and "signed" not in data:
+        return _legacy_totals(data, now, malformed)
+    signed = data.get("signed")
+    if not isinstance(signed, list):
+        raise malformed
+    entries = []
+    for item in signed:
+        try:
+            at = datetime.strptime(item["at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+            key, units = str(item["key"]), item["base_units"]
+        except (TypeError, KeyError, ValueError) as exc:
+            raise malformed from exc
+        if not isinstance(units, str) or not units.isdigit():
+            raise malformed
+        entries.append(Signed(at, key, int(units)))
+    return DailyTotals(now, entries)
+
+
+def _legacy_totals(
+    data: Mapping[str, object], now: datetime, malformed: PolicyError
+) -> DailyTotals:
+    """A state file of the calendar-day format: its totals count as signed at the last
+    moment of their day (the conservative reading), so they leave the window last."""
     totals = data.get("totals", {})
     if not isinstance(totals, Mapping) or not all(
         isinstance(v, str) and v.isdigit() for v in totals.values()
     ):
-        raise PolicyError(f"the state file {state_path} is malformed")
-    return DailyTotals(day, {str(k): int(v) for k, v in totals.items()})
+        raise malformed
+    try:
+        day_end = datetime.fromisoformat(str(data["day"])).replace(tzinfo=UTC) + WINDOW
+    except ValueError as exc:
+        raise malformed from exc
+    at = min(day_end - timedelta(microseconds=1), now)
+    return DailyTotals(now, [Signed(at, str(k), int(v)) for k, v in totals.items()])
 
 
 def save_totals(state_path: Path, totals: DailyTotals, increments: Mapping[str, int]) -> None:
-    """Add `increments` and replace the state file atomically (write, fsync, rename)."""
-    for key, value in increments.items():
-        totals.totals[key] = totals.totals.get(key, 0) + value
-    body = {"day": totals.day, "totals": {k: str(v) for k, v in sorted(totals.totals.items())}}
+    """Add `increments` at `totals.now`, drop what left the window, and replace the state
+    file atomically (write, fsync, rename)."""
+    since = totals.now - WINDOW
+    kept = [e for e in totals.entries if e.at > since]
+    kept += [Signed(totals.now, k, v) for k, v in sorted(increments.items()) if v]
+    totals.entries = kept
+    body = {
+        "signed": [
+            {
+                "at": e.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "key": e.key,
+                "base_units": str(e.base_units),
+            }
+            for e in kept
+        ]
+    }
     fd, tmp = tempfile.mkstemp(dir=state_path.parent, prefix=state_path.name + ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

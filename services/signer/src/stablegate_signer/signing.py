@@ -94,7 +94,7 @@ class Signer:
         self.check_derivation(request)
         self.check_expiry(request)
         now = self.clock()
-        with locked_totals(self.policy.state_path, now.date()) as today:
+        with locked_totals(self.policy.state_path, now) as today:
             increments = enforce(self.policy, request, today)
             if confirm is not None and not confirm(describe(request)):
                 raise Declined("not confirmed; nothing was signed")
