@@ -66,12 +66,14 @@ class ReconciliationJob:
         *,
         concurrency: int = 8,
         batch_size: int = 100,
+        in_flight_grace_seconds: float = service.IN_FLIGHT_GRACE_SECONDS,
     ) -> None:
         self.db = db
         self.registry = registry
         self.readers = dict(readers)
         self.concurrency = concurrency
         self.batch_size = batch_size
+        self.in_flight_grace_seconds = in_flight_grace_seconds
 
     async def __call__(self) -> None:
         await self.run()
@@ -109,7 +111,12 @@ class ReconciliationJob:
                 continue
             async with self.db.transaction() as session:
                 found = await service.compare(
-                    session, run_id=run_id, network=network, block=block, chain=chain
+                    session,
+                    run_id=run_id,
+                    network=network,
+                    block=block,
+                    chain=chain,
+                    in_flight_grace_seconds=self.in_flight_grace_seconds,
                 )
             tally.add(found)
             report[network] = {"block": block, "addresses": found.checked}
@@ -126,6 +133,7 @@ class ReconciliationJob:
                 "status": status,
                 "addresses": tally.checked,
                 "mismatches": tally.mismatches,
+                "pending": tally.pending,
                 "opened": tally.opened,
                 "resolved": tally.resolved,
             },
