@@ -2,7 +2,7 @@
 own path (handler behind the inbox): a sweep with its fee top-up leaves the deposit
 address empty and the treasury and the fee expense holding what moved; a reorg reverses
 exactly what was booked; a sweep reverted on chain books only its gas; redelivered,
-repeated and out-of-order updates change nothing twice."""
+repeated and out-of-order updates change nothing twice, also through RabbitMQ."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
+from stablegate_common.bus import InboxMessage
 from stablegate_common.core.assets import MAINNET, AssetRegistry
 from stablegate_common.db import Database
 from stablegate_common.events import Event
+from stablegate_reconciler.ledger.consumers import OUTGOING_CONSUMER, start_consumers
 from stablegate_reconciler.ledger.models import OutgoingBooking
 from stablegate_reconciler.ledger.rules import UnbookableTransfer
+from tests.fixtures.bus import BusFactory, eventually
 from tests.reconciler.factories import (
     USDT,
     evm_address,
@@ -315,3 +318,32 @@ async def test_a_purpose_the_ledger_cannot_book_yet_is_refused_whole(
     assert await entries(ledger_db) == []
     async with ledger_db.sessions() as session:
         assert await session.get(OutgoingBooking, refund.subject) is None  # rolled back
+
+
+async def test_updates_published_on_the_bus_are_booked_once(
+    ledger_db: Database, registry: AssetRegistry, bus_factory: BusFactory
+) -> None:
+    reconciler = await bus_factory(service="reconciler")
+    await start_consumers(reconciler, ledger_db, registry)
+    gateway = await bus_factory(service="test-gateway")
+    deposit = evm_address()
+    await paid_intent(ledger_db, deposit, 7 * USDT)
+    sent = sweep_of(deposit, evm_address(), 7 * USDT, sequence=4, state="broadcast")
+    done = next_update(sent, sequence=5, state="confirmed")
+
+    # Out of order and twice: the confirmation, its redelivery, then the older broadcast.
+    await gateway.publish([done, done, sent])
+
+    async def both_handled() -> bool:
+        async with ledger_db.sessions() as session:
+            claimed = await session.scalars(
+                select(InboxMessage.event_id).where(InboxMessage.consumer == OUTGOING_CONSUMER)
+            )
+            return set(claimed) == {done.id, sent.id}
+
+    await eventually(both_handled, timeout=20)
+    assert (await booking(ledger_db, done.subject)).version == 5
+    balances = await account_balances(ledger_db)
+    assert balances[f"asset:ethereum:USDT:{deposit}"] == 0
+    assert balances["treasury:ethereum:USDT"] == 7 * USDT
+    assert len([e for e in await entries(ledger_db) if e.transfer_id == done.subject]) == 2
