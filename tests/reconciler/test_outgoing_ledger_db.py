@@ -320,6 +320,23 @@ async def test_a_purpose_the_ledger_cannot_book_yet_is_refused_whole(
         assert await session.get(OutgoingBooking, refund.subject) is None  # rolled back
 
 
+async def test_an_update_that_changes_what_a_transfer_is_is_refused(
+    ledger_db: Database, registry: AssetRegistry
+) -> None:
+    deposit = evm_address()
+    await paid_intent(ledger_db, deposit, 5 * USDT)
+    sent = sweep_of(deposit, evm_address(), 5 * USDT, sequence=4, state="broadcast")
+    await deliver_outgoing(ledger_db, sent, registry)
+    elsewhere = next_update(sent, sequence=5, state="confirmed", source_address=evm_address())
+
+    with pytest.raises(UnbookableTransfer) as refused:
+        await deliver_outgoing(ledger_db, elsewhere, registry)
+
+    assert refused.value.param == "source_address"
+    assert [e for e in await entries(ledger_db) if e.transfer_id == sent.subject] == []
+    assert (await booking(ledger_db, sent.subject)).version == 4
+
+
 async def test_updates_published_on_the_bus_are_booked_once(
     ledger_db: Database, registry: AssetRegistry, bus_factory: BusFactory
 ) -> None:

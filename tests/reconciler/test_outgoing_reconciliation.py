@@ -123,6 +123,7 @@ async def test_a_sweep_mined_before_its_confirmation_is_booked_is_pending_then_a
     window = await job.run()
 
     assert (window.tally.checked, window.tally.mismatches, window.tally.pending) == (1, 0, 1)
+    assert window.networks["ethereum"]["pending"] == 1
     assert await discrepancies(ledger_db) == []
 
     await deliver_outgoing(ledger_db, confirmed(seen, block), registry)

@@ -175,7 +175,7 @@ async def claim_outgoing(
     session: AsyncSession, identity: OutgoingIdentity, version: int
 ) -> OutgoingBooking | None:
     """The booking of an outgoing transfer, locked for update, when `version` is newer than
-    the one it last applied (opened, with nothing booked, on the first update); None when
+    the one it last applied (opened with nothing booked on the first update); None when
     the ledger already applied this update or a newer one. Concurrent first updates of one
     transfer meet on the primary key: the later one waits, then finds the first one's row."""
     await session.execute(
@@ -188,7 +188,7 @@ async def claim_outgoing(
             asset=identity.asset,
             source_address=identity.source_address,
             state="",
-            version=0,
+            version=-1,  # older than any update: the first one always applies
             outflow_base_units=0,
             legs=[],
             entries=0,

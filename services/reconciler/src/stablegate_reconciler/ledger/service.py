@@ -260,6 +260,7 @@ async def apply_outgoing_transfer(
             extra={"transfer": facts.transfer_id, "sequence": event.sequence},
         )
         return SnapshotOutcome(applied=False, entry_ids=[])
+    _check_identity(booking, identity)
     target = outgoing_legs(facts)
     booked = legs_from_json(booking.legs)
     entry_ids = []
@@ -326,6 +327,18 @@ def outgoing_facts(update: OutgoingTransferUpdated, registry: AssetRegistry) -> 
         amount_base_units=update.amount_base_units,
         fee_paid_base_units=update.fee_paid_base_units,
     )
+
+
+def _check_identity(booking: OutgoingBooking, identity: repository.OutgoingIdentity) -> None:
+    """A transfer's network, source, asset and purpose are fixed when it is planned: an
+    update that says otherwise is refused rather than booked against other accounts."""
+    for field in ("batch_id", "purpose", "network", "asset", "source_address"):
+        stored, now = getattr(booking, field), getattr(identity, field)
+        if stored != now:
+            raise UnbookableTransfer(
+                f"{identity.transfer_id}: {field} was {stored!r}, the update says {now!r}",
+                param=field,
+            )
 
 
 def _advance_outgoing(

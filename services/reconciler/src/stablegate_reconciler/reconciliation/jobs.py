@@ -119,7 +119,8 @@ class ReconciliationJob:
                     in_flight_grace_seconds=self.in_flight_grace_seconds,
                 )
             tally.add(found)
-            report[network] = {"block": block, "addresses": found.checked}
+            # `pending`: holdings apart by exactly what outgoing transfers in flight explain.
+            report[network] = {"block": block, "addresses": found.checked, "pending": found.pending}
         status = "partial" if any("error" in r for r in report.values()) else "completed"
         async with self.db.transaction() as session:
             await service.finish_run(session, run_id, status=status, tally=tally, networks=report)
