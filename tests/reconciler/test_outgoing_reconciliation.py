@@ -216,3 +216,52 @@ def test_the_grace_period_comes_from_the_environment_and_must_be_positive(
     monkeypatch.setenv("RECONCILER_IN_FLIGHT_GRACE_SECONDS", "0")
     with pytest.raises(ConfigurationError, match="RECONCILER_IN_FLIGHT_GRACE_SECONDS"):
         load_settings(ReconcilerSettings, "reconciler")
+
+
+async def test_a_reorg_that_drops_a_booked_sweep_keeps_the_books_equal_to_the_chain(
+    ledger_db: Database, isolated_anvil: AnvilChain, registry: AssetRegistry, reader: EvmClient
+) -> None:
+    anvil = isolated_anvil
+    job = ReconciliationJob(ledger_db, registry, {"ethereum": reader})
+    deposit = await paid_deposit(ledger_db, anvil, registry, 11 * USDT)
+    sent = broadcast(anvil, deposit, 11 * USDT)
+    await deliver_outgoing(ledger_db, sent, registry)
+    block = await send_sweep(anvil, deposit, 11 * USDT)
+    done = confirmed(mined(sent, block), block)
+    await deliver_outgoing(ledger_db, done, registry)
+    await bury(anvil, registry)
+    assert (await job.run()).tally.mismatches == 0
+
+    # The blocks from the sweep's on are replaced by blocks without it: the tokens are back.
+    depth = await anvil.block_number() - block + 1
+    await anvil.reorg(depth, [])
+    await anvil.mine(1)
+    assert await anvil.balance_of(anvil.usdt, deposit) == 11 * USDT
+    reorged = next_update(
+        done,
+        sequence=7,
+        state="broadcast",
+        block_number=None,
+        block_hash=None,
+        receipt_status=None,
+        gas_used=None,
+        fee_paid_base_units=None,
+    )
+    await deliver_outgoing(ledger_db, reorged, registry)
+
+    back = await job.run()
+
+    assert (back.tally.mismatches, back.tally.pending) == (0, 0)
+    assert (await account_balances(ledger_db))[f"asset:ethereum:USDT:{deposit}"] == 11 * USDT
+
+    # Re-broadcast and mined again: pending until the confirmation is booked, then equal.
+    again_block = await send_sweep(anvil, deposit, 11 * USDT)
+    seen = mined(reorged, again_block, sequence=8)
+    await deliver_outgoing(ledger_db, seen, registry)
+    await bury(anvil, registry)
+    assert (await job.run()).tally.pending == 1
+    await deliver_outgoing(ledger_db, confirmed(seen, again_block, sequence=9), registry)
+    final = await job.run()
+    assert (final.tally.mismatches, final.tally.pending) == (0, 0)
+    assert await discrepancies(ledger_db) == []
+    assert (await account_balances(ledger_db))["treasury:ethereum:USDT"] == 11 * USDT

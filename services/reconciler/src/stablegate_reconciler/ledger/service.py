@@ -28,6 +28,7 @@ from stablegate_reconciler.ledger.models import Booking, JournalEntry, OutgoingB
 from stablegate_reconciler.ledger.rules import (
     Action,
     BookingState,
+    Leg,
     OutgoingFacts,
     SnapshotTransfer,
     UnbookableTransfer,
@@ -262,41 +263,50 @@ async def apply_outgoing_transfer(
         return SnapshotOutcome(applied=False, entry_ids=[])
     _check_identity(booking, identity)
     target = outgoing_legs(facts)
-    booked = legs_from_json(booking.legs)
-    entry_ids = []
-    to_post = rebook(target, booked)
-    if to_post:
-        accounts = {a.code: a for leg in (*booked, *target) for a, _ in leg.postings}
-        specs = [
-            repository.AccountSpec(a.code, a.kind, a.network, a.asset, address=a.address)
-            for a in accounts.values()
-        ]
-        account_ids = await repository.ensure_accounts(session, specs)
-        deltas: dict[int, int] = defaultdict(int)
-        for planned in to_post:
-            booking.entries += 1
-            entry = JournalEntry(
-                id=new_id("le"),
-                kind=planned.kind,
-                transfer_id=facts.transfer_id,
-                booking_no=booking.entries,
-                intent_id=None,
-                event_id=event.id,
-            )
-            rows = [(account_ids[p.account_code], p.amount_base_units) for p in planned.postings]
-            await repository.add_entry(session, entry, rows)
-            for account_id, amount in rows:
-                deltas[account_id] += amount
-            entry_ids.append(entry.id)
-            log.info(
-                "journal entry posted",
-                extra={"entry": entry.id, "transfer": facts.transfer_id, "kind": entry.kind},
-            )
-        await repository.move_account_balances(session, dict(deltas))
+    entry_ids = await _post_outgoing(session, event, booking, target)
     _advance_outgoing(booking, facts, update, event.sequence)
     booking.legs = legs_to_json(target)
     await session.flush()
     return SnapshotOutcome(applied=True, entry_ids=entry_ids)
+
+
+async def _post_outgoing(
+    session: AsyncSession, event: Event, booking: OutgoingBooking, target: tuple[Leg, ...]
+) -> list[str]:
+    """Post what takes the transfer's booked legs to `target`; the entry ids."""
+    booked = legs_from_json(booking.legs)
+    to_post = rebook(target, booked)
+    if not to_post:
+        return []
+    accounts = {a.code: a for leg in (*booked, *target) for a, _ in leg.postings}
+    specs = [
+        repository.AccountSpec(a.code, a.kind, a.network, a.asset, address=a.address)
+        for a in accounts.values()
+    ]
+    account_ids = await repository.ensure_accounts(session, specs)
+    deltas: dict[int, int] = defaultdict(int)
+    entry_ids = []
+    for planned in to_post:
+        booking.entries += 1
+        entry = JournalEntry(
+            id=new_id("le"),
+            kind=planned.kind,
+            transfer_id=booking.transfer_id,
+            booking_no=booking.entries,
+            intent_id=None,
+            event_id=event.id,
+        )
+        rows = [(account_ids[p.account_code], p.amount_base_units) for p in planned.postings]
+        await repository.add_entry(session, entry, rows)
+        for account_id, amount in rows:
+            deltas[account_id] += amount
+        entry_ids.append(entry.id)
+        log.info(
+            "journal entry posted",
+            extra={"entry": entry.id, "transfer": booking.transfer_id, "kind": entry.kind},
+        )
+    await repository.move_account_balances(session, dict(deltas))
+    return entry_ids
 
 
 def outgoing_facts(update: OutgoingTransferUpdated, registry: AssetRegistry) -> OutgoingFacts:
