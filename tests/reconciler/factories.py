@@ -1,5 +1,6 @@
 """Small event factories with keyword overrides, shared by the reconciler and dashboard
-suites: intent snapshots as the gateway publishes them and chain reports as watchers do."""
+suites: intent snapshots and outgoing-transfer updates as the gateway publishes them and
+chain reports as watchers do."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from stablegate_common.events.contracts import (
     IntentCreated,
     IntentTransfer,
     IntentUpdated,
+    OutgoingTransferUpdated,
     TransferConfirmed,
     TransferDetected,
     TransferReverted,
@@ -129,3 +131,41 @@ def head_event(network: str = "ethereum", *, head: int, sequence: int | None = N
     return make_event(
         payload, producer=f"watcher-{network}", subject=network, sequence=sequence or head
     )
+
+
+def outgoing_event(*, sequence: int, **overrides: Any) -> Event:
+    """The gateway's `outgoing.transfer.updated` for one transfer at version `sequence`
+    (a confirmed USDT sweep from a deposit address to the treasury unless overridden)."""
+    values: dict[str, Any] = {
+        "transfer_id": new_id("ot"),
+        "batch_id": new_id("ob"),
+        "purpose": "sweep",
+        "state": "confirmed",
+        "previous_state": "broadcast",
+        "network": "ethereum",
+        "source_address": evm_address(),
+        "destination_address": evm_address(),
+        "asset": "USDT",
+        "token_contract": "0xdac17f958d2ee523a2206206994597c13d831ec7",
+        "decimals": 6,
+        "amount_base_units": 25 * USDT,
+        "reference": None,
+        "tx_hash": tx_hash(),
+        "block_number": 120,
+        "block_hash": tx_hash(),
+        "receipt_status": "success",
+        "gas_used": 40_000,
+        "energy_used": None,
+        "bandwidth_used": None,
+        "fee_paid_base_units": 40_000 * 2_000_000_000,
+        "failure_reason": None,
+    }
+    values.update(overrides)
+    payload = OutgoingTransferUpdated(**values)
+    return make_event(payload, producer="gateway", subject=values["transfer_id"], sequence=sequence)
+
+
+def next_update(previous: Event, *, sequence: int, **changes: Any) -> Event:
+    """The gateway's next update of the same outgoing transfer."""
+    data = {**previous.data, "previous_state": previous.data["state"], **changes}
+    return outgoing_event(sequence=sequence, **data)

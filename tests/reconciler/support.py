@@ -17,8 +17,10 @@ from stablegate_common.db import Database
 from stablegate_common.events import Event
 from stablegate_reconciler.ledger.consumers import (
     INTENTS_CONSUMER,
+    OUTGOING_CONSUMER,
     TRANSFERS_CONSUMER,
     on_intent_event,
+    outgoing_handler,
     transfer_handler,
 )
 from stablegate_reconciler.ledger.models import (
@@ -37,6 +39,11 @@ async def deliver(db: Database, event: Event) -> None:
 
 async def deliver_transfer(db: Database, event: Event, registry: AssetRegistry) -> None:
     await idempotent(db, TRANSFERS_CONSUMER, transfer_handler(registry))(event)
+
+
+async def deliver_outgoing(db: Database, event: Event, registry: AssetRegistry) -> None:
+    """What the bus does with an `outgoing.transfer.updated`: the handler behind the inbox."""
+    await idempotent(db, OUTGOING_CONSUMER, outgoing_handler(registry))(event)
 
 
 async def outbox(db: Database, routing_key: str) -> list[OutboxMessage]:

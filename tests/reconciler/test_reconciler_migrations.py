@@ -24,6 +24,7 @@ TABLES = {
     "observed_transfers",
     "reconciliation_runs",
     "discrepancies",
+    "outgoing_bookings",
 }
 
 

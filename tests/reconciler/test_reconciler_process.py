@@ -17,7 +17,11 @@ from sqlalchemy import func, select
 from stablegate_common.config import BusSettings, DatabaseSettings
 from stablegate_common.db import Database
 from stablegate_common.events import Event
-from stablegate_reconciler.ledger.consumers import INTENTS_CONSUMER, TRANSFERS_CONSUMER
+from stablegate_reconciler.ledger.consumers import (
+    INTENTS_CONSUMER,
+    OUTGOING_CONSUMER,
+    TRANSFERS_CONSUMER,
+)
 from stablegate_reconciler.ledger.models import JournalEntry
 from stablegate_reconciler.reconciliation.models import ReconciliationRun
 from tests.fixtures.anvil import AnvilChain, fresh_address
@@ -49,7 +53,7 @@ async def service_queues(bus_settings: BusSettings) -> AsyncIterator[None]:
         exchanges=[],
         queues=[
             f"{bus_settings.exchange}.reconciler.{name}"
-            for name in (INTENTS_CONSUMER, TRANSFERS_CONSUMER)
+            for name in (INTENTS_CONSUMER, TRANSFERS_CONSUMER, OUTGOING_CONSUMER)
         ],
     )
 

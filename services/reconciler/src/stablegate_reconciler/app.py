@@ -77,6 +77,7 @@ def build_service(settings: ReconcilerSettings) -> ServiceRunner:
         readers,
         concurrency=settings.reconciler.concurrency,
         batch_size=settings.reconciler.batch_size,
+        in_flight_grace_seconds=settings.reconciler.in_flight_grace_seconds,
     )
     scheduler = Scheduler(settings.database, db, service=SERVICE)
     scheduler.add_interval_job(JOB_NAME, job, settings.reconciler.interval_seconds)

@@ -31,6 +31,10 @@ class ReconcilerConcern(BaseSettings):
     concurrency: int = Field(8, ge=1, le=256)
     # balanceOf calls per JSON-RPC batch (EVM nodes); providers cap batches (often 100).
     batch_size: int = Field(100, ge=1, le=1000)
+    # Funds out: how long a holding short by exactly an outgoing transfer in broadcast (mined,
+    # its confirmation not booked yet) is excused, from when the ledger learned of it or
+    # saw it mined.
+    in_flight_grace_seconds: float = Field(900.0, gt=0)
 
     @field_validator("rpc_urls", mode="before")
     @classmethod

@@ -1,6 +1,6 @@
-"""The ledger's consumers: intent snapshots (what the gateway decided) and transfer
-reports (what the chains said). Each event is applied in one transaction with its inbox
-claim (`idempotent`), so a redelivery changes nothing."""
+"""The ledger's consumers: intent snapshots and outgoing-transfer updates (what the
+gateway decided) and transfer reports (what the chains said). Each event is applied in
+one transaction with its inbox claim (`idempotent`), so a redelivery changes nothing."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from stablegate_common.events.contracts import (
     IntentCreated,
     IntentSnapshot,
     IntentUpdated,
+    OutgoingTransferUpdated,
     TransferConfirmed,
     TransferDetected,
     TransferReverted,
@@ -23,6 +24,7 @@ from stablegate_reconciler.ledger import service
 
 INTENTS_CONSUMER = "ledger-intents"
 TRANSFERS_CONSUMER = "ledger-transfers"
+OUTGOING_CONSUMER = "ledger-outgoing"
 
 _SNAPSHOTS: dict[str, type[IntentSnapshot]] = {
     IntentCreated.event_type: IntentCreated,
@@ -55,6 +57,16 @@ def transfer_handler(registry: AssetRegistry) -> SessionHandler:
     return on_transfer_event
 
 
+def outgoing_handler(registry: AssetRegistry) -> SessionHandler:
+    async def on_outgoing_event(session: AsyncSession, event: Event) -> None:
+        if event.type != OutgoingTransferUpdated.event_type:
+            return
+        update = parse_payload(event, OutgoingTransferUpdated)
+        await service.apply_outgoing_transfer(session, event, update, registry)
+
+    return on_outgoing_event
+
+
 async def start_consumers(bus: Bus, db: Database, registry: AssetRegistry) -> None:
     await bus.consume(
         INTENTS_CONSUMER, ["intent.*"], idempotent(db, INTENTS_CONSUMER, on_intent_event)
@@ -63,4 +75,9 @@ async def start_consumers(bus: Bus, db: Database, registry: AssetRegistry) -> No
         TRANSFERS_CONSUMER,
         ["transfer.*"],
         idempotent(db, TRANSFERS_CONSUMER, transfer_handler(registry)),
+    )
+    await bus.consume(
+        OUTGOING_CONSUMER,
+        [OutgoingTransferUpdated.event_type],
+        idempotent(db, OUTGOING_CONSUMER, outgoing_handler(registry)),
     )

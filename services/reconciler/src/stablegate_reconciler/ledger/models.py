@@ -1,5 +1,6 @@
-"""Ledger tables: accounts, journal entries and postings, bookings, the last applied
-snapshot of each intent, merchant balances and the transfers the chains reported.
+"""Ledger tables: accounts, journal entries and postings, bookings (of intents' transfers
+and of outgoing transfers), the last applied snapshot of each intent, merchant balances
+and the transfers the chains reported.
 
 Postings are signed base units (debit > 0, credit < 0). That every entry sums to zero is
 enforced twice: by `rules.check_balanced` before writing, and by a deferred constraint
@@ -23,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stablegate_common.db import BaseUnits
@@ -32,7 +34,11 @@ from stablegate_reconciler.db import ReconcilerBase
 class Account(ReconcilerBase):
     __tablename__ = "accounts"
     __table_args__ = (
-        CheckConstraint("kind IN ('asset', 'liability')", name="kind"),
+        # asset: tokens at an address of ours (reconciled); native: native coin at one;
+        # external: what left our addresses for the treasury; expense: network fees.
+        CheckConstraint(
+            "kind IN ('asset', 'liability', 'native', 'external', 'expense')", name="kind"
+        ),
         Index("ix_accounts_network_asset_address", "network", "asset", "address"),
     )
 
@@ -55,7 +61,11 @@ class JournalEntry(ReconcilerBase):
         # The n-th booking of a transfer exists once, whoever writes it and however often
         # the event that caused it is delivered.
         UniqueConstraint("transfer_id", "booking_no"),
-        CheckConstraint("kind IN ('transfer_confirmed', 'transfer_reverted')", name="kind"),
+        CheckConstraint(
+            "kind IN ('transfer_confirmed', 'transfer_reverted', 'outgoing_movement', "
+            "'network_fee', 'outgoing_reversal')",
+            name="kind",
+        ),
         CheckConstraint("booking_no >= 1", name="booking_no_positive"),
     )
 
@@ -63,7 +73,7 @@ class JournalEntry(ReconcilerBase):
     kind: Mapped[str] = mapped_column(String(24))
     transfer_id: Mapped[str] = mapped_column(String(40))
     booking_no: Mapped[int] = mapped_column(Integer)
-    intent_id: Mapped[str] = mapped_column(String(40), index=True)
+    intent_id: Mapped[str | None] = mapped_column(String(40), index=True)  # None: outgoing
     event_id: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -142,4 +152,31 @@ class ObservedTransfer(ReconcilerBase):
     status: Mapped[str] = mapped_column(String(16))
     confirmations: Mapped[int] = mapped_column(Integer)
     sequence: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OutgoingBooking(ReconcilerBase):
+    """Where one outgoing transfer (ot_…) stands in the books: the newest update applied
+    (the gateway's version of the transfer), its state, and the legs booked for it, which
+    a reversal takes back exactly."""
+
+    __tablename__ = "outgoing_bookings"
+    __table_args__ = (Index("ix_outgoing_bookings_network_state", "network", "state"),)
+
+    transfer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(40))
+    purpose: Mapped[str] = mapped_column(String(24))
+    network: Mapped[str] = mapped_column(String(16))
+    asset: Mapped[str] = mapped_column(String(12))
+    source_address: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(24))
+    version: Mapped[int] = mapped_column(BigInteger)  # the event sequence last applied
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    # Tokens the transfer takes from its source's reconciled holding (0: none), and, while
+    # it is `broadcast`, since when it may be mined unbooked: reconciliation excuses that
+    # gap for a grace period only.
+    outflow_base_units: Mapped[int] = mapped_column(BaseUnits, default=0)
+    in_flight_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    legs: Mapped[list[dict[str, object]]] = mapped_column(JSONB)
+    entries: Mapped[int] = mapped_column(Integer, default=0)  # journal entries made so far
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

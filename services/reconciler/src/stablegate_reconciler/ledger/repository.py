@@ -17,6 +17,7 @@ from stablegate_reconciler.ledger.models import (
     IntentPosition,
     JournalEntry,
     ObservedTransfer,
+    OutgoingBooking,
     Posting,
 )
 
@@ -29,6 +30,18 @@ class AccountSpec:
     asset: str
     address: str | None = None
     merchant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingIdentity:
+    """What does not change over an outgoing transfer's life."""
+
+    transfer_id: str
+    batch_id: str
+    purpose: str
+    network: str
+    asset: str
+    source_address: str
 
 
 async def advance_intent(session: AsyncSession, intent_id: str, sequence: int) -> bool:
@@ -156,3 +169,79 @@ async def record_observed_transfer(session: AsyncSession, values: dict[str, obje
         where=ObservedTransfer.sequence < row.excluded.sequence,
     ).returning(ObservedTransfer.tx_hash)
     return (await session.execute(stmt)).first() is not None
+
+
+async def claim_outgoing(
+    session: AsyncSession, identity: OutgoingIdentity, version: int
+) -> OutgoingBooking | None:
+    """The booking of an outgoing transfer, locked for update, when `version` is newer than
+    the one it last applied (opened with nothing booked on the first update); None when
+    the ledger already applied this update or a newer one. Concurrent first updates of one
+    transfer meet on the primary key: the later one waits, then finds the first one's row."""
+    await session.execute(
+        insert(OutgoingBooking)
+        .values(
+            transfer_id=identity.transfer_id,
+            batch_id=identity.batch_id,
+            purpose=identity.purpose,
+            network=identity.network,
+            asset=identity.asset,
+            source_address=identity.source_address,
+            state="",
+            version=-1,  # older than any update: the first one always applies
+            outflow_base_units=0,
+            legs=[],
+            entries=0,
+        )
+        .on_conflict_do_nothing(index_elements=[OutgoingBooking.transfer_id])
+    )
+    booking = await session.scalar(
+        select(OutgoingBooking)
+        .where(OutgoingBooking.transfer_id == identity.transfer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if booking is None or booking.version >= version:
+        return None
+    return booking
+
+
+async def account_ids(session: AsyncSession, codes: Collection[str]) -> dict[str, int]:
+    rows = await session.execute(select(Account.code, Account.id).where(Account.code.in_(codes)))
+    return {code: account_id for code, account_id in rows}
+
+
+async def unbooked_outflows(
+    session: AsyncSession, network: str, *, block: int, grace_seconds: float
+) -> tuple[dict[tuple[str, str], list[int]], dict[tuple[str, str], int]]:
+    """What the chain at `block` may show that the books do not, per (asset, address):
+    token amounts of outgoing transfers in broadcast (mined or not; only those the ledger
+    learned of, or saw mined, less than `grace_seconds` ago), and the sum of those it has
+    booked as confirmed in a block after `block` (gone from the books, still on chain)."""
+    rows = await session.execute(
+        select(
+            OutgoingBooking.state,
+            OutgoingBooking.asset,
+            OutgoingBooking.source_address,
+            OutgoingBooking.outflow_base_units,
+        ).where(
+            OutgoingBooking.network == network,
+            OutgoingBooking.outflow_base_units > 0,
+            or_(
+                (OutgoingBooking.state == "broadcast")
+                & (
+                    OutgoingBooking.in_flight_since
+                    > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, grace_seconds)
+                ),
+                (OutgoingBooking.state == "confirmed") & (OutgoingBooking.block_number > block),
+            ),
+        )
+    )
+    in_flight: dict[tuple[str, str], list[int]] = {}
+    ahead: dict[tuple[str, str], int] = {}
+    for state, asset, address, amount in rows:
+        if state == "broadcast":
+            in_flight.setdefault((asset, address), []).append(int(amount))
+        else:
+            ahead[(asset, address)] = ahead.get((asset, address), 0) + int(amount)
+    return in_flight, ahead

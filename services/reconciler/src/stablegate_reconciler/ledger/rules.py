@@ -1,4 +1,5 @@
-"""What a snapshot of an intent means for the books, as pure functions.
+"""What a snapshot of an intent, and an update of an outgoing transfer, mean for the
+books, as pure functions.
 
 The gateway decides what a transfer means; the ledger only follows: a transfer the
 gateway lists as `confirmed` is owed to the merchant, and one it no longer lists as
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from stablegate_common.core.errors import DomainError
 
@@ -115,3 +116,217 @@ def check_balanced(postings: Iterable[Posting]) -> None:
     total = sum(p.amount_base_units for p in items)
     if total != 0:
         raise UnbalancedEntry(f"postings sum to {total}, not zero", param="postings")
+
+
+# --- outgoing transfers (sweeps, fee top-ups, Tron resource operations) --------------------
+#
+# The gateway's `outgoing.transfer.updated` says where one of our transactions stands. The
+# books follow its state: `confirmed` books the movement and the network fee, `failed`
+# with a fee paid (reverted on chain) books the fee only, anything else books nothing. A
+# transfer whose state no longer calls for what is booked (a reorg took it back to
+# `broadcast`, or its fee changed when it was mined again) gets reversing entries for
+# exactly what was booked, then what its state calls for now.
+#
+# Accounts, per network:
+#   asset:{network}:{asset}:{address}    tokens held at an address of ours (reconciled)
+#   native:{network}:{coin}:{address}    native coin held at an address of ours: what our
+#                                        own transactions moved, not reconciled (the
+#                                        watchers report no native transfers from outside)
+#   staked:{network}:{coin}:{address}    native coin frozen for resources (Tron stake)
+#   treasury:{network}:{asset}           what was swept to the treasury (not ours to check)
+#   expense:network_fees:{network}       native coin the network charged us
+
+LegKind = Literal["movement", "fee"]
+EntryKind = Literal["outgoing_movement", "network_fee", "outgoing_reversal"]
+
+# What each purpose moves besides its fee. Refunds and payouts also change what a merchant
+# is owed; their bookings come with them.
+MOVING_PURPOSES = frozenset({"sweep", "fee_topup", "stake"})
+FEE_ONLY_PURPOSES = frozenset({"resource_delegation", "resource_undelegation"})
+
+
+class UnbookableTransfer(DomainError):
+    code = "unbookable_outgoing_transfer"
+
+
+@dataclass(frozen=True)
+class LedgerAccount:
+    code: str
+    kind: str  # asset | native | external | expense (and liability, for intents)
+    network: str
+    asset: str
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingFacts:
+    """What one `outgoing.transfer.updated` says, as far as the books care."""
+
+    transfer_id: str
+    purpose: str
+    state: str
+    network: str
+    native_coin: str  # the network's native symbol: what fees are paid in
+    source_address: str
+    destination_address: str | None
+    asset: str
+    is_token: bool  # False: the native coin itself moves
+    amount_base_units: int
+    fee_paid_base_units: int | None
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One balanced journal entry in one asset: (account, signed amount) pairs."""
+
+    kind: LegKind
+    asset: str
+    postings: tuple[tuple[LedgerAccount, int], ...]
+
+
+@dataclass(frozen=True)
+class OutgoingEntry:
+    kind: EntryKind
+    asset: str
+    postings: tuple[Posting, ...]
+
+
+def native_account(network: str, coin: str, address: str) -> LedgerAccount:
+    return LedgerAccount(f"native:{network}:{coin}:{address}", "native", network, coin, address)
+
+
+def staked_account(network: str, coin: str, address: str) -> LedgerAccount:
+    return LedgerAccount(f"staked:{network}:{coin}:{address}", "native", network, coin, address)
+
+
+def treasury_account(network: str, asset: str) -> LedgerAccount:
+    return LedgerAccount(f"treasury:{network}:{asset}", "external", network, asset)
+
+
+def fee_expense_account(network: str, coin: str) -> LedgerAccount:
+    return LedgerAccount(f"expense:network_fees:{network}", "expense", network, coin)
+
+
+def holding_account(facts: OutgoingFacts, address: str) -> LedgerAccount:
+    """Where `facts.asset` sits at one of our addresses: a token holding or native coin."""
+    if facts.is_token:
+        code = asset_account_code(facts.network, facts.asset, address)
+        return LedgerAccount(code, "asset", facts.network, facts.asset, address)
+    return native_account(facts.network, facts.asset, address)
+
+
+def outgoing_legs(facts: OutgoingFacts) -> tuple[Leg, ...]:
+    """What the books should hold for this transfer in its current state."""
+    if facts.state == "confirmed":
+        if facts.fee_paid_base_units is None:
+            raise UnbookableTransfer(
+                f"{facts.transfer_id} is confirmed without the fee it paid",
+                param="fee_paid_base_units",
+            )
+        return (*_movement(facts), *_fee(facts, facts.fee_paid_base_units))
+    if facts.state == "failed" and facts.fee_paid_base_units is not None:
+        return _fee(facts, facts.fee_paid_base_units)  # reverted on chain: the gas is spent
+    return ()
+
+
+def _movement(facts: OutgoingFacts) -> tuple[Leg, ...]:
+    if facts.purpose in FEE_ONLY_PURPOSES or facts.amount_base_units == 0:
+        return ()  # a delegation moves no coin between addresses; a zero amount nothing
+    if facts.purpose not in MOVING_PURPOSES:
+        raise UnbookableTransfer(
+            f"{facts.transfer_id}: the ledger cannot book a {facts.purpose!r} yet",
+            param="purpose",
+        )
+    source = holding_account(facts, facts.source_address)
+    if facts.purpose == "stake":
+        destination = staked_account(facts.network, facts.asset, facts.source_address)
+    elif facts.destination_address is None:
+        raise UnbookableTransfer(
+            f"{facts.transfer_id}: a {facts.purpose} needs a destination",
+            param="destination_address",
+        )
+    elif facts.purpose == "sweep":
+        destination = treasury_account(facts.network, facts.asset)
+    else:  # fee_topup: from the fee wallet to an address of ours
+        destination = holding_account(facts, facts.destination_address)
+    amount = facts.amount_base_units
+    return (Leg("movement", facts.asset, ((destination, amount), (source, -amount))),)
+
+
+def _fee(facts: OutgoingFacts, fee: int) -> tuple[Leg, ...]:
+    if fee == 0:
+        return ()  # energy and bandwidth from stake or delegation: nothing burned
+    expense = fee_expense_account(facts.network, facts.native_coin)
+    payer = native_account(facts.network, facts.native_coin, facts.source_address)
+    return (Leg("fee", facts.native_coin, ((expense, fee), (payer, -fee))),)
+
+
+def rebook(target: Sequence[Leg], booked: Sequence[Leg]) -> list[OutgoingEntry]:
+    """The entries that take the books from `booked` to `target`: nothing when they are
+    the same; otherwise a reversal of every booked leg, then every target leg."""
+    if tuple(target) == tuple(booked):
+        return []
+    entries = [
+        OutgoingEntry(
+            "outgoing_reversal",
+            leg.asset,
+            tuple(Posting(account.code, -amount) for account, amount in leg.postings),
+        )
+        for leg in booked
+    ]
+    entries.extend(
+        OutgoingEntry(
+            "outgoing_movement" if leg.kind == "movement" else "network_fee",
+            leg.asset,
+            tuple(Posting(account.code, amount) for account, amount in leg.postings),
+        )
+        for leg in target
+    )
+    for entry in entries:
+        check_balanced(entry.postings)
+    return entries
+
+
+def holding_outflow(facts: OutgoingFacts) -> int:
+    """Tokens this transfer takes from its source's reconciled holding once mined (0 when
+    it moves native coin or nothing): what reconciliation may see gone from the chain
+    before the ledger books it, or still there after."""
+    if facts.is_token and facts.purpose in MOVING_PURPOSES:
+        return facts.amount_base_units
+    return 0
+
+
+def legs_to_json(legs: Sequence[Leg]) -> list[dict[str, object]]:
+    """What is booked, as stored with the transfer's booking (amounts as strings)."""
+    return [
+        {
+            "kind": leg.kind,
+            "asset": leg.asset,
+            "postings": [
+                {
+                    "code": account.code,
+                    "kind": account.kind,
+                    "network": account.network,
+                    "asset": account.asset,
+                    "address": account.address,
+                    "amount": str(amount),
+                }
+                for account, amount in leg.postings
+            ],
+        }
+        for leg in legs
+    ]
+
+
+def legs_from_json(stored: Sequence[Mapping[str, Any]]) -> tuple[Leg, ...]:
+    legs = []
+    for leg in stored:
+        postings = tuple(
+            (
+                LedgerAccount(p["code"], p["kind"], p["network"], p["asset"], p["address"]),
+                int(p["amount"]),
+            )
+            for p in leg["postings"]
+        )
+        legs.append(Leg(leg["kind"], leg["asset"], postings))
+    return tuple(legs)

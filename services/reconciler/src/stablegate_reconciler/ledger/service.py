@@ -1,6 +1,6 @@
-"""Applying events to the ledger: intent snapshots become journal entries and balance
-changes, watcher reports become observed transfers. Functions here only flush; the
-consumer that calls them owns the transaction."""
+"""Applying events to the ledger: intent snapshots and outgoing-transfer updates become
+journal entries and balance changes, watcher reports become observed transfers.
+Functions here only flush; the consumer that calls them owns the transaction."""
 
 from __future__ import annotations
 
@@ -8,23 +8,38 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.bus import add_to_outbox
+from stablegate_common.core.addresses import canonical_address
 from stablegate_common.core.assets import AssetRegistry
 from stablegate_common.core.errors import UnknownNetwork
 from stablegate_common.core.ids import new_id
 from stablegate_common.events import Event, make_event
-from stablegate_common.events.contracts import BalanceUpdated, ChainTransferFields, IntentSnapshot
+from stablegate_common.events.contracts import (
+    BalanceUpdated,
+    ChainTransferFields,
+    IntentSnapshot,
+    OutgoingTransferUpdated,
+)
 from stablegate_reconciler.ledger import repository
-from stablegate_reconciler.ledger.models import Booking, JournalEntry
+from stablegate_reconciler.ledger.models import Booking, JournalEntry, OutgoingBooking
 from stablegate_reconciler.ledger.rules import (
     Action,
     BookingState,
+    Leg,
+    OutgoingFacts,
     SnapshotTransfer,
+    UnbookableTransfer,
     asset_account_code,
     booking_actions,
+    holding_outflow,
+    legs_from_json,
+    legs_to_json,
     liability_account_code,
+    outgoing_legs,
+    rebook,
     transfer_postings,
 )
 
@@ -221,3 +236,140 @@ def _asset_symbol(registry: AssetRegistry, network: str, contract: str) -> str |
     except (UnknownNetwork, ValueError):
         return None
     return None if asset is None else asset.symbol
+
+
+async def apply_outgoing_transfer(
+    session: AsyncSession, event: Event, update: OutgoingTransferUpdated, registry: AssetRegistry
+) -> SnapshotOutcome:
+    """Bring the books in line with the gateway's newest view of one outgoing transfer:
+    book its movement and fee when it is confirmed, its fee alone when it failed on chain,
+    and take back what no longer holds (a reorg). `event.sequence` is the transfer's
+    version: an older or repeated update changes nothing."""
+    facts = outgoing_facts(update, registry)
+    identity = repository.OutgoingIdentity(
+        facts.transfer_id,
+        update.batch_id,
+        facts.purpose,
+        facts.network,
+        facts.asset,
+        facts.source_address,
+    )
+    booking = await repository.claim_outgoing(session, identity, event.sequence)
+    if booking is None:
+        log.info(
+            "older outgoing transfer update ignored",
+            extra={"transfer": facts.transfer_id, "sequence": event.sequence},
+        )
+        return SnapshotOutcome(applied=False, entry_ids=[])
+    _check_identity(booking, identity)
+    target = outgoing_legs(facts)
+    entry_ids = await _post_outgoing(session, event, booking, target)
+    _advance_outgoing(booking, facts, update, event.sequence)
+    booking.legs = legs_to_json(target)
+    await session.flush()
+    return SnapshotOutcome(applied=True, entry_ids=entry_ids)
+
+
+async def _post_outgoing(
+    session: AsyncSession, event: Event, booking: OutgoingBooking, target: tuple[Leg, ...]
+) -> list[str]:
+    """Post what takes the transfer's booked legs to `target`; the entry ids."""
+    booked = legs_from_json(booking.legs)
+    to_post = rebook(target, booked)
+    if not to_post:
+        return []
+    accounts = {a.code: a for leg in (*booked, *target) for a, _ in leg.postings}
+    specs = [
+        repository.AccountSpec(a.code, a.kind, a.network, a.asset, address=a.address)
+        for a in accounts.values()
+    ]
+    account_ids = await repository.ensure_accounts(session, specs)
+    deltas: dict[int, int] = defaultdict(int)
+    entry_ids = []
+    for planned in to_post:
+        booking.entries += 1
+        entry = JournalEntry(
+            id=new_id("le"),
+            kind=planned.kind,
+            transfer_id=booking.transfer_id,
+            booking_no=booking.entries,
+            intent_id=None,
+            event_id=event.id,
+        )
+        rows = [(account_ids[p.account_code], p.amount_base_units) for p in planned.postings]
+        await repository.add_entry(session, entry, rows)
+        for account_id, amount in rows:
+            deltas[account_id] += amount
+        entry_ids.append(entry.id)
+        log.info(
+            "journal entry posted",
+            extra={"entry": entry.id, "transfer": booking.transfer_id, "kind": entry.kind},
+        )
+    await repository.move_account_balances(session, dict(deltas))
+    return entry_ids
+
+
+def outgoing_facts(update: OutgoingTransferUpdated, registry: AssetRegistry) -> OutgoingFacts:
+    """The update in the ledger's terms, addresses in their canonical form (the accounts of
+    deposit addresses are keyed by it)."""
+    try:
+        network = registry.network(update.network)
+        source = canonical_address(network.family, update.source_address)
+        destination = (
+            None
+            if update.destination_address is None
+            else canonical_address(network.family, update.destination_address)
+        )
+    except UnknownNetwork as exc:
+        raise UnbookableTransfer(exc.message, param="network") from exc
+    except ValueError as exc:
+        raise UnbookableTransfer(f"{update.transfer_id}: {exc}", param="address") from exc
+    return OutgoingFacts(
+        transfer_id=update.transfer_id,
+        purpose=update.purpose,
+        state=update.state,
+        network=update.network,
+        native_coin=network.native_symbol,
+        source_address=source,
+        destination_address=destination,
+        asset=update.asset,
+        is_token=update.token_contract is not None,
+        amount_base_units=update.amount_base_units,
+        fee_paid_base_units=update.fee_paid_base_units,
+    )
+
+
+def _check_identity(booking: OutgoingBooking, identity: repository.OutgoingIdentity) -> None:
+    """A transfer's network, source, asset and purpose are fixed when it is planned: an
+    update that says otherwise is refused rather than booked against other accounts."""
+    for field in ("batch_id", "purpose", "network", "asset", "source_address"):
+        stored, now = getattr(booking, field), getattr(identity, field)
+        if stored != now:
+            raise UnbookableTransfer(
+                f"{identity.transfer_id}: {field} was {stored!r}, the update says {now!r}",
+                param=field,
+            )
+
+
+def _advance_outgoing(
+    booking: OutgoingBooking,
+    facts: OutgoingFacts,
+    update: OutgoingTransferUpdated,
+    version: int,
+) -> None:
+    outflow = holding_outflow(facts)
+    if outflow == 0 or facts.state != "broadcast":
+        booking.in_flight_since = None
+    elif (
+        booking.in_flight_since is None
+        or booking.state != "broadcast"
+        or booking.block_number != update.block_number
+    ):
+        # It just went out, or was just seen mined (again): reconciliation may find the
+        # tokens gone before the confirmation is booked, for a grace period from now.
+        booking.in_flight_since = func.now()
+    booking.outflow_base_units = outflow
+    booking.state = facts.state
+    booking.block_number = update.block_number
+    booking.version = version
+    booking.updated_at = func.now()

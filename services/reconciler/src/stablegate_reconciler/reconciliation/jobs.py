@@ -66,12 +66,14 @@ class ReconciliationJob:
         *,
         concurrency: int = 8,
         batch_size: int = 100,
+        in_flight_grace_seconds: float = service.IN_FLIGHT_GRACE_SECONDS,
     ) -> None:
         self.db = db
         self.registry = registry
         self.readers = dict(readers)
         self.concurrency = concurrency
         self.batch_size = batch_size
+        self.in_flight_grace_seconds = in_flight_grace_seconds
 
     async def __call__(self) -> None:
         await self.run()
@@ -109,10 +111,16 @@ class ReconciliationJob:
                 continue
             async with self.db.transaction() as session:
                 found = await service.compare(
-                    session, run_id=run_id, network=network, block=block, chain=chain
+                    session,
+                    run_id=run_id,
+                    network=network,
+                    block=block,
+                    chain=chain,
+                    in_flight_grace_seconds=self.in_flight_grace_seconds,
                 )
             tally.add(found)
-            report[network] = {"block": block, "addresses": found.checked}
+            # `pending`: holdings apart by exactly what outgoing transfers in flight explain.
+            report[network] = {"block": block, "addresses": found.checked, "pending": found.pending}
         status = "partial" if any("error" in r for r in report.values()) else "completed"
         async with self.db.transaction() as session:
             await service.finish_run(session, run_id, status=status, tally=tally, networks=report)
@@ -126,6 +134,7 @@ class ReconciliationJob:
                 "status": status,
                 "addresses": tally.checked,
                 "mismatches": tally.mismatches,
+                "pending": tally.pending,
                 "opened": tally.opened,
                 "resolved": tally.resolved,
             },

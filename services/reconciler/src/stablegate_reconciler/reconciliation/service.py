@@ -21,6 +21,7 @@ from stablegate_common.events.contracts import (
     DiscrepancyResolved,
     ReconciliationRunCompleted,
 )
+from stablegate_reconciler.ledger import repository as ledger_repository
 from stablegate_reconciler.ledger.models import Account, ObservedTransfer
 from stablegate_reconciler.reconciliation.models import Discrepancy, ReconciliationRun
 from stablegate_reconciler.reconciliation.rules import Holding, verdict
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 PRODUCER = "reconciler"
 _CHUNK = 5000
+# How long a gap explained by an outgoing transfer in broadcast is excused: from when the
+# ledger learned of it, or last saw it mined. Past that, the gap is a discrepancy (the
+# gateway's StablegateOutgoingStuckInBroadcast alert names the transfer).
+IN_FLIGHT_GRACE_SECONDS = 900.0
 
 
 @dataclass
@@ -37,10 +42,12 @@ class Tally:
     mismatches: int = 0
     opened: int = 0
     resolved: int = 0
+    pending: int = 0  # apart by exactly what outgoing transfers in flight explain
 
     def add(self, other: Tally) -> None:
         self.checked += other.checked
         self.mismatches += other.mismatches
+        self.pending += other.pending
         self.opened += other.opened
         self.resolved += other.resolved
 
@@ -127,10 +134,16 @@ async def compare(
     network: str,
     block: int,
     chain: Mapping[Holding, int],
+    in_flight_grace_seconds: float = IN_FLIGHT_GRACE_SECONDS,
 ) -> Tally:
-    """Compare chain amounts of one network with the ledger; open, update and resolve
-    discrepancies, and announce each newly opened one."""
+    """Compare chain amounts of one network at `block` with the ledger; open, update and
+    resolve discrepancies, and announce each newly opened one. A gap that outgoing
+    transfers explain exactly (mined, not booked yet; or booked, mined after `block`) is
+    counted as pending, not opened."""
     ledger = await ledger_amounts(session, chain)
+    in_flight, ahead = await ledger_repository.unbooked_outflows(
+        session, network, block=block, grace_seconds=in_flight_grace_seconds
+    )
     open_rows = (
         await session.execute(
             select(Discrepancy)
@@ -142,9 +155,16 @@ async def compare(
     tally = Tally()
     for holding in sorted(chain):
         tally.checked += 1
+        key = (holding.asset, holding.address)
         outcome = verdict(
-            ledger=ledger[holding], chain=chain[holding], already_open=holding in already
+            ledger=ledger[holding],
+            chain=chain[holding],
+            already_open=holding in already,
+            in_flight=in_flight.get(key, ()),
+            booked_ahead=ahead.get(key, 0),
         )
+        if outcome == "pending":
+            tally.pending += 1
         if outcome in ("open", "still_open"):
             tally.mismatches += 1
         if outcome == "open":
