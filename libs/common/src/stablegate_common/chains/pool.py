@@ -413,11 +413,12 @@ class ProviderPool(Generic[C]):
         """
         k = self.policy.quorum
         voting = list(voters)
-        number = highest
+        number = lowest = highest
         for _ in range(len(self.providers) + _EXTRA_AGREEMENT_ROUNDS):
             asked = [p for p in voting if p.covers(number)]
             if len(asked) < k or number < 0:
                 break
+            lowest = number
             answers = await asyncio.gather(*(self._hash_at(p, number) for p in asked))
             votes: dict[str, list[Provider[C]]] = {}
             for provider, found in zip(asked, answers, strict=True):
@@ -435,7 +436,7 @@ class ProviderPool(Generic[C]):
             ]
             number = max(below, default=number - 1)
         raise ChainUnavailable(
-            f"{self.network}: no block from {number + 1} to {highest} has the same hash at "
+            f"{self.network}: no block asked from {lowest} to {highest} has the same hash at "
             f"{k} providers (known heads: {self._heads_text()})"
         )
 
