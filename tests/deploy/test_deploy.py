@@ -93,6 +93,40 @@ def test_alerts_cover_what_the_issue_names() -> None:
         assert rule["annotations"]["description"], rule["alert"]
 
 
+def test_the_dashboard_shows_each_rpc_provider_and_the_quorum() -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "stablegate.json").read_text())
+    panels = dashboard["panels"]
+    exprs = [t["expr"] for p in panels for t in p.get("targets", [])]
+    per_provider = [
+        "stablegate_rpc_requests_total",
+        "stablegate_rpc_errors_total",
+        "stablegate_rpc_head_lag_blocks",
+        "stablegate_rpc_provider_healthy",
+    ]
+    for metric in per_provider:
+        assert any(metric in e and "provider" in e.split(metric)[0] for e in exprs), metric
+    healthy_vs_quorum = [
+        p
+        for p in panels
+        if {"stablegate_rpc_healthy_providers", "stablegate_rpc_quorum"}
+        <= {m for t in p.get("targets", []) for m in _QUERIED.findall(t["expr"])}
+    ]
+    assert healthy_vs_quorum, "no panel sets the healthy providers against the quorum"
+    # Grafana lays panels out by gridPos: distinct ids, no two panels on one cell.
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells: set[tuple[int, int]] = set()
+    for panel in panels:
+        grid = panel["gridPos"]
+        covered = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
+        assert not covered & cells, f"{panel['title']} overlaps another panel"
+        assert all(x < 24 for x, _ in covered), f"{panel['title']} is wider than the grid"
+        cells |= covered
+
+
 def test_every_service_has_an_image_a_compose_entry_and_manifests() -> None:
     assert "gateway" in SERVICES
     assert len(SERVICES) >= 6

@@ -7,13 +7,11 @@ networks in one assets overlay, as `make run` does; `e2e_tron` adds the Tron dev
 the Tron watcher instead.
 
 Every chain is reached through three hostile providers (tests/fixtures/hostile_rpc.py,
-hostile_tron.py), the watchers with a quorum of one (`STABLEGATE_E2E_WATCHER_QUORUM`; the
-quorum's fork check, which stalls a scan while fewer than two providers have the newest
-block, is held by tests/watcher/test_engine_provider_pool.py), the reconciler of two, and a
-background schedule makes them lag, flap, rate-limit, fail and drop connections in turn
-(tests/fixtures/hostile_chaos.py), including replicas that answer `[]` logs for blocks
-they have headers of (caught only by the engine's lagging-replica detection;
-`STABLEGATE_E2E_EMPTY_LOGS=0` leaves those out)."""
+hostile_tron.py) with a quorum of two, for the watchers (`STABLEGATE_E2E_WATCHER_QUORUM`
+changes theirs) and the reconciler alike, and a background schedule makes them lag,
+flap, rate-limit, fail and drop connections in turn (tests/fixtures/hostile_chaos.py),
+including replicas that answer `[]` logs for blocks they have headers of (caught only by
+the engine's lagging-replica detection; `STABLEGATE_E2E_EMPTY_LOGS=0` leaves those out)."""
 
 from __future__ import annotations
 
@@ -152,7 +150,7 @@ def fresh_xpubs() -> dict[str, str]:
 PROVIDERS_PER_CHAIN = 3
 PROVIDER_ENV = {
     "WATCHER_RPC_URL": "",
-    "WATCHER_RPC_QUORUM": os.environ.get("STABLEGATE_E2E_WATCHER_QUORUM", "1"),
+    "WATCHER_RPC_QUORUM": os.environ.get("STABLEGATE_E2E_WATCHER_QUORUM", "2"),
     "WATCHER_RPC_BACKOFF_SECONDS": "0.2",
     "WATCHER_RPC_MAX_BACKOFF_SECONDS": "2",
 }

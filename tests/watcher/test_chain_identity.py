@@ -179,7 +179,7 @@ async def test_a_cursor_from_before_identities_adopts_the_nodes_chain(
     await scan_to_head(engine)
     async with watcher_db.transaction() as session:
         await session.execute(text("UPDATE scan_cursor SET chain_id = NULL, genesis_hash = NULL"))
-    with caplog.at_level(logging.WARNING, logger="stablegate_common.watcher.engine"):
+    with caplog.at_level(logging.WARNING, logger="stablegate_common.watcher.identity"):
         await engine.verify_chain()
     cursor = await _cursor(watcher_db)
     assert cursor is not None

@@ -1,16 +1,20 @@
 """The watcher engine, unchanged, scanning through a provider pool of hostile providers:
-a provider that is behind never moves the cursor past its own head, and a provider on
-another fork cannot get its blocks recorded while a quorum disagrees."""
+a provider that is behind never moves the cursor past its own head, a provider on
+another fork cannot get its blocks recorded while a quorum disagrees, and with a quorum
+of two the scan follows the newest block two providers agree on by hash (it does not
+stall in error back-off while fewer than two have the newest block)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 
 import httpx
 import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
 
 from devnet.devnet import free_port, start_anvil
 from stablegate_common.chains import ChainUnavailable
@@ -19,7 +23,7 @@ from stablegate_common.chains.pool import PoolPolicy
 from stablegate_common.chains.provider_pools import EvmProviderPool, evm_pool
 from stablegate_common.db import Database
 from stablegate_common.watcher import WatcherEngine
-from stablegate_common.watcher.repository import load_cursor
+from stablegate_common.watcher.repository import load_cursor, stored_hashes
 from tests.conftest import unique
 from tests.fixtures.anvil import AnvilChain, fresh_address
 from tests.fixtures.hostile_rpc import HostileRpc, hostile_providers
@@ -56,6 +60,18 @@ async def cursor_of(db: Database, engine: WatcherEngine) -> int:
         cursor = await load_cursor(session, engine.name)
     assert cursor is not None
     return cursor
+
+
+def fork_errors(pool: EvmProviderPool, provider: str) -> float:
+    labels = {"network": pool.network, "provider": provider, "kind": "fork"}
+    return REGISTRY.get_sample_value("stablegate_rpc_errors_total", labels) or 0.0
+
+
+async def kept_hashes_off(db: Database, chain: AnvilChain) -> list[int]:
+    """Heights whose kept block hash is not the chain's."""
+    async with db.sessions() as session:
+        kept = await stored_hashes(session)
+    return [n for n, h in kept if h != await chain.block_hash(n)]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -163,7 +179,8 @@ async def test_a_provider_on_another_fork_is_outvoted(
 
         rows = await transfer_rows(watcher_db)
         assert [(r.to_address, r.amount) for r in rows] == [(on_main, 4_000_000)]
-        assert any("provider p0 has block" in e for e in errors), errors
+        assert errors == []
+        assert fork_errors(pool, "p0") > 0  # outvoted, and put in back-off
         assert forked.calls["eth_getBlockByNumber"] > 0
         await pool.close()
 
@@ -189,4 +206,86 @@ async def test_a_replica_answering_empty_logs_for_a_while_loses_no_payment(
 
         rows = await transfer_rows(watcher_db)
         assert [(r.block_number, r.amount) for r in rows] == [(paid_in, 2_500_000)]
+        await pool.close()
+
+
+async def test_the_head_is_the_newest_block_a_quorum_has_by_hash(
+    anvil: AnvilChain, fork: AnvilChain
+) -> None:
+    """p0 (preferred) and p1 report the same newest height on two forks, p2 is two blocks
+    behind on p1's: the newest block two providers have is p2's head, not the newest
+    height two of them report."""
+    await fork.transfer(fork.usdt, fresh_address(), 1_000_000)  # the chains part here
+    await anvil.transfer(anvil.usdt, fresh_address(), 1_000_000)
+    await fork.mine(4)
+    await anvil.mine(4)
+    real = await anvil.block_number()
+    assert await fork.block_number() == real
+    async with hostile_providers([fork.rpc_url, anvil.rpc_url, anvil.rpc_url]) as proxies:
+        forked, _, lagging = proxies
+        lagging.lag = 2
+        pool = pool_of(proxies, weights=(100, 1, 1), quorum=2)
+
+        assert await pool.head() == real - 2
+        headers = await pool.headers(range(real - 4, real - 1))
+        assert [h.hash for h in headers] == [
+            await anvil.block_hash(n) for n in range(real - 4, real - 1)
+        ]
+        assert fork_errors(pool, "p0") == 1  # outvoted at real - 2, put in back-off
+        assert forked.calls["eth_getLogs"] == 0
+
+        # p2 catches up: two providers have the newest block now.
+        lagging.lag = 0
+        assert await pool.head() == real
+        await pool.close()
+
+
+async def test_under_churn_the_scan_follows_the_newest_block_two_providers_agree_on(
+    anvil: AnvilChain, fork: AnvilChain, watcher_db: Database, make_engine: EngineFactory
+) -> None:
+    """Quorum two of three: p0 (preferred) serves a fork, p1 and p2 the chain at lags that
+    change phase by phase (p1 first from replicas at different heights). In every phase
+    the cursor reaches the newest block both p1 and p2 have and never passes it, the
+    ticks there succeed (no error back-off), and only the chain's payment is recorded,
+    once."""
+    on_fork, on_main = fresh_address(), fresh_address()
+    upstreams = [fork.rpc_url, anvil.rpc_url, anvil.rpc_url]
+    async with hostile_providers(upstreams) as proxies:
+        _, flapping, lagging = proxies
+        pool = pool_of(proxies, weights=(100, 1, 1), quorum=2)
+        engine = await make_engine(client=pool, start_block=await anvil.block_number() + 1)
+        await announce(watcher_db, engine.network, [on_fork, on_main])
+        await engine.resume()
+        await fork.transfer(fork.usdt, on_fork, 3_000_000)
+        await anvil.transfer(anvil.usdt, on_main, 4_000_000)
+        paid_in = await anvil.block_number()
+
+        # (p1's replica lags, p2's lag, blocks mined on each chain before the phase)
+        phases = [((0, 2, 1), 3, 5), ((1,), 1, 2), ((0,), 2, 3), ((), 0, 1)]
+        for p1_lags, p2_lag, mined in phases:
+            await fork.mine(mined)
+            await anvil.mine(mined)
+            flapping.replica_lags, lagging.lag = p1_lags, p2_lag
+            real = await anvil.block_number()
+            bound = real - max(p2_lag, min(p1_lags, default=0))
+            phase = (p1_lags, p2_lag)
+            for _ in range(40):
+                with contextlib.suppress(ChainUnavailable):
+                    await engine.tick()
+                cursor = await cursor_of(watcher_db, engine)
+                assert cursor <= bound, (phase, cursor, bound)
+                if cursor == bound:
+                    break
+            assert cursor == bound, (phase, cursor, bound)
+            # At the bound the scan is live: ticks succeed rather than back off on errors.
+            errors = await tick_through(engine, 5)
+            assert errors == [], phase
+            assert await cursor_of(watcher_db, engine) == bound, phase
+
+        rows = await transfer_rows(watcher_db)
+        assert [(r.to_address, r.block_number, r.amount) for r in rows] == [
+            (on_main, paid_in, 4_000_000)
+        ]
+        assert await kept_hashes_off(watcher_db, anvil) == []
+        assert fork_errors(pool, "p0") > 0
         await pool.close()

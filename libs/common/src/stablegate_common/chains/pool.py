@@ -5,15 +5,20 @@ and now and then serves a fork; one provider is one opinion. `ProviderPool` hold
 client per provider and answers as one `ChainClient`, so the watcher engine and the
 reconciler use it unchanged:
 
-- the head is a quorum: the highest block that at least `quorum` providers report;
+- the head is a quorum: with a quorum of one, the highest head any provider reports;
+  with more, the newest block that at least `quorum` providers have with the same hash,
+  found by stepping down from the highest height that many report (a provider behind or
+  on another fork cannot move the watcher on its own, and the scan follows the newest
+  block the quorum agrees on rather than failing while too few have the newest one);
 - a call about given blocks goes only to a provider whose own last reported head covers
   them (a provider behind is never asked, so it can never answer "nothing there" for a
   block it lacks); `BlockNotFound` lowers that provider's known head and fails over;
 - one provider (the primary) serves consecutive calls while it stays healthy, so the
   headers and logs of a window come from one view of the chain;
-- with a quorum of two or more, the newest header of each `headers()` answer is checked
-  against other providers: a block hash fewer than `quorum` providers agree on is not
-  handed to the engine (a provider on another fork cannot move the cursor alone);
+- with a quorum of two or more, the newest header of each `headers()` answer is the
+  agreed head's or is checked against other providers: a block hash fewer than `quorum`
+  providers agree on is not handed to the engine; a provider outvoted on a hash is put
+  in back-off;
 - errors and 429s fail over to the next provider and put the failing one in exponential
   back-off; health (errors, latency, head lag) orders the providers, weighted by
   configuration.
@@ -84,6 +89,8 @@ LATENCY = Histogram(
 _SWITCH_MARGIN = 2.0
 _EWMA = 0.2  # weight of the newest sample in the error-rate and latency averages
 _LATENCY_REF = 0.25  # seconds of latency that halve a provider's score
+# Heights asked for an agreed head beyond one per provider (one per distinct head).
+_EXTRA_AGREEMENT_ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -166,21 +173,27 @@ class ProviderPool(Generic[C]):
             )
         self._clock = clock
         self._primary: Provider[C] | None = None
+        # (number, hash) of the newest block `quorum` providers agreed on at the last head()
+        self._agreed: tuple[int, str] | None = None
         QUORUM.labels(network).set(self.policy.quorum)
 
     # -- ChainClient -------------------------------------------------------------------
 
     async def head(self) -> int:
-        """The highest head that at least `quorum` providers report (all asked at once)."""
+        """The newest block that at least `quorum` providers have (all asked at once): by
+        height with a quorum of one, by hash with more (see `_agreed_head`)."""
         now = self._clock()
         k = self.policy.quorum
         rested = [p for p in self.providers if p.available(now)]
         answers = await asyncio.gather(*(self._head_of(p) for p in rested))
+        asked = rested
         if sum(a is not None for a in answers) < k:
             # Too few answers for a quorum: probe the resting providers too, rather than
             # stall the scan for a whole back-off period.
             resting = [p for p in self.providers if p not in rested]
             answers += await asyncio.gather(*(self._head_of(p) for p in resting))
+            asked = rested + resting
+        answered = [p for p, a in zip(asked, answers, strict=True) if a is not None]
         heads = sorted((h for h in answers if h is not None), reverse=True)
         self._publish_health()
         if len(heads) < k:
@@ -189,7 +202,10 @@ class ProviderPool(Generic[C]):
                 f"head, quorum is {k}"
             )
         quorum_head = heads[k - 1]
-        self._choose_primary(quorum_head)
+        if k > 1:
+            quorum_head, answered = await self._agreed_head(quorum_head, answered)
+            self._publish_health()
+        self._choose_primary(quorum_head, answered)
         return quorum_head
 
     async def headers(self, numbers: Sequence[int]) -> list[BlockHeader]:
@@ -200,7 +216,8 @@ class ProviderPool(Generic[C]):
         provider, headers = await self._routed_with(top, lambda c: c.headers(wanted), "headers")
         if self.policy.quorum > 1:
             newest = next(h for h in headers if h.number == top)
-            await self._confirm_hash(provider, newest)
+            if self._agreed != (newest.number, newest.hash):
+                await self._confirm_hash(provider, newest)
         return headers
 
     async def transfers(
@@ -286,7 +303,14 @@ class ProviderPool(Generic[C]):
         LATENCY.labels(self.network, provider.name).observe(elapsed)
         return result
 
-    def _failed(self, provider: Provider[C], exc: ChainError | str, *, back_off: bool) -> None:
+    def _failed(
+        self,
+        provider: Provider[C],
+        exc: ChainError | str,
+        *,
+        back_off: bool,
+        detail: str | None = None,
+    ) -> None:
         kind = exc if isinstance(exc, str) else exc.code
         ERRORS.labels(self.network, provider.name, kind).inc()
         delay = provider.failed(self._clock(), self.policy, back_off=back_off)
@@ -301,7 +325,7 @@ class ProviderPool(Generic[C]):
                 "provider": provider.name,
                 "kind": kind,
                 "backoff_seconds": round(delay, 3),
-                "error": str(exc),
+                "error": detail or str(exc),
             },
         )
 
@@ -327,13 +351,13 @@ class ProviderPool(Generic[C]):
         provider.head_ok = True
         return head
 
-    def _choose_primary(self, quorum_head: int) -> None:
+    def _choose_primary(self, quorum_head: int, among: Sequence[Provider[C]]) -> None:
         """Keep the primary while it is healthy and covers the quorum head, unless another
-        provider scores far better; otherwise take the best one that covers it."""
+        provider scores far better; otherwise take the best one that covers it. Only
+        providers `among` those that answered (that agreed on the head's hash, with a
+        quorum above one) are considered."""
         now = self._clock()
-        fit = [
-            p for p in self.providers if p.head_ok and p.available(now) and p.covers(quorum_head)
-        ]
+        fit = [p for p in among if p.head_ok and p.available(now) and p.covers(quorum_head)]
         if not fit:
             self._primary = None
             return
@@ -375,6 +399,57 @@ class ProviderPool(Generic[C]):
         return ", ".join(f"{p.name}={p.known_head}" for p in self.providers)
 
     # -- fork disagreement -------------------------------------------------------------
+
+    async def _agreed_head(
+        self, highest: int, voters: Sequence[Provider[C]]
+    ) -> tuple[int, list[Provider[C]]]:
+        """The newest block at or below `highest` that `quorum` of `voters` have with the
+        same hash, and the providers that have it; outvoted providers are put in back-off.
+
+        Where too few agree (one is behind after all, or on another fork) the next height
+        asked is the highest head a voter reports below it, else the one below: the
+        heights where a different set of providers can vote. A fork deeper than a few
+        blocks with no majority is not walked down: ChainUnavailable, until one catches up.
+        """
+        k = self.policy.quorum
+        voting = list(voters)
+        number = lowest = highest
+        for _ in range(len(self.providers) + _EXTRA_AGREEMENT_ROUNDS):
+            asked = [p for p in voting if p.covers(number)]
+            if len(asked) < k or number < 0:
+                break
+            lowest = number
+            answers = await asyncio.gather(*(self._hash_at(p, number) for p in asked))
+            votes: dict[str, list[Provider[C]]] = {}
+            for provider, found in zip(asked, answers, strict=True):
+                if found is not None:
+                    votes.setdefault(found, []).append(provider)
+                elif provider.covers(number):
+                    voting.remove(provider)  # it failed (not merely behind): not asked again
+            agreed = next((h for h, ps in votes.items() if len(ps) >= k), None)
+            if agreed is not None:
+                self._outvoted(number, agreed, votes)
+                self._agreed = (number, agreed)
+                return number, votes[agreed]
+            below = [
+                p.known_head for p in voting if p.known_head is not None and p.known_head < number
+            ]
+            number = max(below, default=number - 1)
+        raise ChainUnavailable(
+            f"{self.network}: no block asked from {lowest} to {highest} has the same hash at "
+            f"{k} providers (known heads: {self._heads_text()})"
+        )
+
+    def _outvoted(self, number: int, agreed: str, votes: dict[str, list[Provider[C]]]) -> None:
+        for found, providers in votes.items():
+            for provider in providers if found != agreed else []:
+                self._failed(
+                    provider,
+                    "fork",
+                    back_off=True,
+                    detail=f"provider {provider.name} has block {number} {found}, "
+                    f"{len(votes[agreed])} others have {agreed}",
+                )
 
     async def _confirm_hash(self, source: Provider[C], header: BlockHeader) -> None:
         """Raise ChainUnavailable unless `quorum` providers (`source` included) have

@@ -5,9 +5,10 @@ deposit addresses and the transfers observed to them, and publishes chain facts
 (`transfer.detected|confirmed|reverted`, `chain.head`) through the outbox. It decides
 nothing about payments: the gateway interprets the facts.
 
-Parts: `engine.WatcherEngine` (one scan tick), `runner.ScannerLoop` (the loop, its lock
-and readiness), `watchset.WatchSetConsumer` (announced addresses), `service` (assembly
-of a watcher service), `models` and `migrations` (tables).
+Parts: `engine.WatcherEngine` (one scan tick), `identity` (which chain the state belongs
+to), `runner.ScannerLoop` (the loop, its lock and readiness), `watchset.WatchSetConsumer`
+(announced addresses), `service` (assembly of a watcher service), `models` and
+`migrations` (tables).
 """
 
 from stablegate_common.watcher.config import (
@@ -15,8 +16,8 @@ from stablegate_common.watcher.config import (
     WatcherServiceSettings,
     WatcherSettings,
 )
-from stablegate_common.watcher.engine import ChainIdMismatch, TokenDecimalsMismatch, WatcherEngine
-from stablegate_common.watcher.identity import ChainChanged
+from stablegate_common.watcher.engine import TokenDecimalsMismatch, WatcherEngine
+from stablegate_common.watcher.identity import ChainChanged, ChainIdMismatch
 from stablegate_common.watcher.runner import ScannerLoop, WatcherNotReady
 from stablegate_common.watcher.watchset import WatchSetConsumer
 

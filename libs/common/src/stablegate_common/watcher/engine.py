@@ -53,13 +53,7 @@ from stablegate_common.watcher import logcheck, metrics, repository
 from stablegate_common.watcher.config import EngineConfig
 from stablegate_common.watcher.events import head_event, transfer_event
 from stablegate_common.watcher.finality import FinalityCheck, first_off_chain
-from stablegate_common.watcher.identity import (
-    ChainIdentity,
-    check_same_chain,
-    load_stored,
-    read_identity,
-    record_identity,
-)
+from stablegate_common.watcher.identity import ChainIdentityCheck, record_identity
 from stablegate_common.watcher.planning import (
     AdaptiveWindow,
     BlockRange,
@@ -77,10 +71,6 @@ log = logging.getLogger(__name__)
 class TokenDecimalsMismatch(Exception):
     """A registered token's contract reports other decimals than the registry: amounts
     would be misread by orders of magnitude, so the watcher refuses to start."""
-
-
-class ChainIdMismatch(Exception):
-    """The node serves another chain than the network's registered chain id."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +108,13 @@ class WatcherEngine:
         self.producer = producer
         # Named in the message that refuses another chain: the CLI that resets the state.
         self.reset_command = reset_command or f"stablegate-{producer.removeprefix('chain-')}"
-        self._identity: ChainIdentity | None = None
+        self.identity = ChainIdentityCheck(
+            db,
+            client,
+            self.name,
+            registry_chain_id=network.chain_id,
+            reset_command=self.reset_command,
+        )
         self.required = config.confirmations
         self.tokens = {asset.contract: asset for asset in network.assets}
         self.watch_set: set[str] = set()
@@ -143,18 +139,9 @@ class WatcherEngine:
         """Refuse a node of another chain (by chain id, and by genesis hash once the
         cursor has counted on one) and tokens whose decimals disagree with the registry.
         Raises ChainError when the node cannot answer (retry later)."""
-        expected = self.network.chain_id
-        # Not part of ChainClient: Tron has no chain id; EVM clients offer `chain_id()`.
-        chain_id = getattr(self.client, "chain_id", None)
-        if expected is not None and chain_id is not None:
-            actual = await chain_id()
-            if actual != expected:
-                raise ChainIdMismatch(
-                    f"{self.name}: the node serves chain id {actual}, the registry says "
-                    f"{expected}; check WATCHER_RPC_URL"
-                )
+        await self.identity.check_chain_id()
         # Before the tokens: on another chain they may not exist, and this says what to do.
-        await self._check_identity()
+        await self.identity.check()
         for asset in self.network.assets:
             decimals = await self.client.token_decimals(asset.contract)
             if decimals != asset.decimals:
@@ -164,33 +151,9 @@ class WatcherEngine:
                     "(STABLEGATE_ASSETS_FILE) before starting"
                 )
 
-    async def _node_identity(self) -> ChainIdentity:
-        """The node's chain id (the registry's where the client has none) and genesis."""
-        if self._identity is None:
-            chain_id = getattr(self.client, "chain_id", None)
-            actual = await chain_id() if chain_id is not None else self.network.chain_id
-            self._identity = await read_identity(self.client, actual)
-        return self._identity
-
-    async def _check_identity(self) -> None:
-        """Raise ChainChanged when the cursor counts on another chain than the node's; a
-        cursor from before identities were kept adopts the node's."""
-        identity = await self._node_identity()
-        async with self.db.transaction() as session:
-            stored = await load_stored(session, self.name)
-            if stored is None:
-                return  # the cursor is created with the identity
-            check_same_chain(self.name, stored, identity, reset_command=self.reset_command)
-            if stored.identity is None and await record_identity(session, self.name, identity):
-                log.warning(
-                    "scan cursor adopted the node's chain identity",
-                    extra={"network": self.name, "cursor": stored.block}
-                    | {"chain_id": identity.chain_id, "genesis_hash": identity.genesis_hash},
-                )
-
     async def resume(self) -> int:
         """Load (or create) the cursor and the watch set; called on taking the lock."""
-        await self._check_identity()
+        await self.identity.check()
         async with self.db.sessions() as session:
             cursor = await repository.load_cursor(session, self.name)
             watched = await repository.all_watched(session)
@@ -215,7 +178,7 @@ class WatcherEngine:
         cursor = first - 1
         # The header at the cursor lets the first window prove it continues the same chain.
         headers = await self.client.headers([cursor]) if 0 <= cursor <= head else []
-        identity = await self._node_identity()
+        identity = await self.identity.node_identity()
         async with self.db.transaction() as session:
             existing = await repository.load_cursor(session, self.name)
             if existing is not None:

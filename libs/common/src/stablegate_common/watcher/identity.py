@@ -5,7 +5,9 @@ serves another chain with the same chain id (a devnet started again from block 0
 pointed at another testnet) would be read as a reorg deeper than the kept hashes, and the
 blocks below the old cursor never scanned. So the cursor row keeps the chain's identity,
 its chain id and the hash of its genesis block, and a watcher refuses to start on a chain
-whose identity differs. `reset_chain_state` is the explicit way out for devnets.
+whose identity differs, or whose chain id is not the registry's (`ChainIdentityCheck`,
+run by the engine before it scans).
+`reset_chain_state` is the explicit way out for devnets.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.chains import ChainClient, ChainUnavailable
+from stablegate_common.db import Database
 from stablegate_common.watcher.models import BlockHash, ObservedTransfer, ScanCursor, WatchedAddress
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,10 @@ GENESIS = 0
 
 class ChainChanged(Exception):
     """The node serves another chain than the one the watcher's state was built on."""
+
+
+class ChainIdMismatch(Exception):
+    """The node serves another chain than the network's registered chain id."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,64 @@ def check_same_chain(
         f"chain state with `{reset_command} reset-chain --yes` and start it again. "
         "Otherwise check WATCHER_RPC_URL: it points at another chain."
     )
+
+
+class ChainIdentityCheck:
+    """The node's identity, read once, held against the one a network's cursor keeps."""
+
+    def __init__(
+        self,
+        db: Database,
+        client: ChainClient,
+        network: str,
+        *,
+        registry_chain_id: int | None,
+        reset_command: str,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.network = network
+        self.registry_chain_id = registry_chain_id
+        self.reset_command = reset_command  # named in the message that refuses another chain
+        self._identity: ChainIdentity | None = None
+
+    async def check_chain_id(self) -> None:
+        """Raise ChainIdMismatch when the node's chain id is not the registry's."""
+        expected = self.registry_chain_id
+        # Not part of ChainClient: Tron has no chain id; EVM clients offer `chain_id()`.
+        chain_id = getattr(self.client, "chain_id", None)
+        if expected is None or chain_id is None:
+            return
+        actual = await chain_id()
+        if actual != expected:
+            raise ChainIdMismatch(
+                f"{self.network}: the node serves chain id {actual}, the registry says "
+                f"{expected}; check WATCHER_RPC_URL"
+            )
+
+    async def node_identity(self) -> ChainIdentity:
+        """The node's chain id (the registry's where the client has none) and genesis."""
+        if self._identity is None:
+            chain_id = getattr(self.client, "chain_id", None)
+            actual = await chain_id() if chain_id is not None else self.registry_chain_id
+            self._identity = await read_identity(self.client, actual)
+        return self._identity
+
+    async def check(self) -> None:
+        """Raise ChainChanged when the cursor counts on another chain than the node's; a
+        cursor from before identities were kept adopts the node's."""
+        identity = await self.node_identity()
+        async with self.db.transaction() as session:
+            stored = await load_stored(session, self.network)
+            if stored is None:
+                return  # the cursor is created with the identity
+            check_same_chain(self.network, stored, identity, reset_command=self.reset_command)
+            if stored.identity is None and await record_identity(session, self.network, identity):
+                log.warning(
+                    "scan cursor adopted the node's chain identity",
+                    extra={"network": self.network, "cursor": stored.block}
+                    | {"chain_id": identity.chain_id, "genesis_hash": identity.genesis_hash},
+                )
 
 
 async def reset_chain_state(session: AsyncSession) -> ResetSummary:
