@@ -21,7 +21,8 @@ sweeps that matter most):
   unless its staked bandwidth covers the bytes);
 - an address whose sweep would cost more than `max_fee_share` of its value is dust and
   left alone (not judged when the native coin's price is unknown: the plan says so);
-- an address the fee wallet can no longer fund is left for the next round.
+- an address the fee wallet can no longer fund, or that would make the request longer
+  than the signer takes (MAX_TRANSFERS), is left for the next round.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ BELOW_THRESHOLD = "below_threshold"
 DUST = "dust"
 FEE_WALLET_SHORT = "fee_wallet_insufficient"
 FEE_LIMIT_TOO_HIGH = "fee_limit_too_high"
+BATCH_FULL = "batch_full"  # the signer takes at most MAX_TRANSFERS per request
+MAX_TRANSFERS = 1000
 
 _WIDE = Context(prec=200)  # Decimal products of uint256 amounts and prices, never rounded
 _CENT = Decimal("0.01")
@@ -338,6 +341,7 @@ def plan_evm_sweep(
     fees: Eip1559Fees | LegacyFees,
     chain_id: int,
     policy: SweepPolicy,
+    max_transfers: int = MAX_TRANSFERS,
 ) -> SweepPlan:
     transfers: list[PlannedTransfer] = []
     tally = _Tally()
@@ -357,6 +361,9 @@ def plan_evm_sweep(
                     for t in planned if t.purpose == "fee_topup")  # fmt: skip
         if spend > budget:
             tally.skip(FEE_WALLET_SHORT)
+            continue
+        if len(transfers) + len(planned) > max_transfers:
+            tally.skip(BATCH_FULL)
             continue
         budget -= spend
         nonce += sum(1 for t in planned if t.purpose == "fee_topup")
@@ -470,6 +477,7 @@ def plan_tron_sweep(
     block: TronBlockRef,
     policy: SweepPolicy,
     delegate: bool,
+    max_transfers: int = MAX_TRANSFERS,
 ) -> SweepPlan:
     """`delegate`: delegation is allowed (GATEWAY_SWEEP_TRON_DELEGATION=auto); it is used
     for an address when the fee wallet can still delegate the stake its sweeps need."""
@@ -499,6 +507,9 @@ def plan_tron_sweep(
             continue
         if after.budget < 0:
             tally.skip(FEE_WALLET_SHORT)
+            continue
+        if len(transfers) + len(planned) > max_transfers:
+            tally.skip(BATCH_FULL)
             continue
         wallet = after
         transfers.extend(planned)

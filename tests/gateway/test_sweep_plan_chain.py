@@ -1,0 +1,254 @@
+"""plan_sweeps against real chains: anvil with the devnet's tokens and the Tron devnet.
+
+Each test derives its deposit addresses from an account of its own (a random BIP-44
+account of the test mnemonic), so the shared chains hold exactly the balances it put
+there. Intents allocate the addresses; the one left open must not be swept; a second
+plan while the first batch is unfinished plans nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_utils import to_checksum_address
+from sqlalchemy import update
+
+from devnet.tron import TronDevnet
+from stablegate_common.db import Database
+from stablegate_gateway.context import GatewayContext
+from stablegate_gateway.intents.models import PaymentIntent
+from stablegate_gateway.outgoing import repository
+from stablegate_gateway.outgoing.models import OutgoingTransfer
+from stablegate_gateway.outgoing.planner import TRX
+from stablegate_gateway.outgoing.sweep_config import SweepSettings
+from stablegate_gateway.outgoing.sweeps import SWEEP_PENDING, SweepTargets, plan_sweeps
+from stablegate_gateway.settings import GatewaySettings
+from stablegate_signer.keys import Seed
+from tests.fixtures.anvil import AnvilChain, fresh_address
+from tests.fixtures.gateway import SettingsFactory, migrate
+from tests.fixtures.payments import create_intent
+from tests.fixtures.tron import fresh_tron_account
+
+SEED = Seed("test test test test test test test test test test test junk")
+USDT = 10**6
+
+
+@pytest.fixture
+async def sweep_ctx(
+    gateway_settings_factory: SettingsFactory,
+) -> AsyncIterator[Callable[..., Any]]:
+    """Builds a context on a migrated schema with the given assets file, xpubs and sweep
+    settings; disposes of it afterwards."""
+    opened: list[Database] = []
+    migrated = False
+
+    async def make(assets_file: Path, sweeps: SweepSettings, **gateway: Any) -> GatewayContext:
+        nonlocal migrated
+        settings: GatewaySettings = gateway_settings_factory(assets_file=assets_file, **gateway)
+        settings = settings.model_copy(update={"sweeps": sweeps})
+        if not migrated:
+            await migrate(settings.database)
+            migrated = True
+        db = Database(settings.database)
+        opened.append(db)
+        return GatewayContext(settings, settings.asset_registry(), db)
+
+    yield make
+    for db in opened:
+        await db.dispose()
+
+
+async def _merchant(ctx: GatewayContext) -> str:
+    from stablegate_gateway.merchants.service import create_merchant
+
+    async with ctx.db.transaction() as session:
+        created = await create_merchant(session, ctx, name="Sweeps", mode="test")
+    return created.merchant.id
+
+
+async def _close_intents(ctx: GatewayContext, intent_ids: list[str]) -> None:
+    async with ctx.db.transaction() as session:
+        await session.execute(
+            update(PaymentIntent).where(PaymentIntent.id.in_(intent_ids)).values(status="paid")
+        )
+
+
+async def _plan(ctx: GatewayContext, network: str, targets: dict[str, SweepTargets]) -> list[Any]:
+    async with ctx.db.transaction() as session:
+        return await plan_sweeps(session, ctx, network, "test", targets=targets)
+
+
+async def _transfers(ctx: GatewayContext, batch_id: str) -> list[OutgoingTransfer]:
+    async with ctx.db.sessions() as session:
+        return await repository.batch_transfers(session, batch_id)
+
+
+def _account() -> int:
+    return 1000 + secrets.randbelow(2**30)
+
+
+# --- Ethereum on anvil -----------------------------------------------------------------------
+
+
+async def test_ethereum_sweep_plan_on_anvil(
+    anvil: AnvilChain, sweep_ctx: Callable[..., Any]
+) -> None:
+    account = _account()
+    xpub = SEED.account_xpub(f"m/44'/60'/{account}'")
+    sweeps = SweepSettings(rpc_url_ethereum=anvil.rpc_url, sweep_min_amount="10")
+    ctx: GatewayContext = await sweep_ctx(anvil.assets_file, sweeps, evm_xpub=xpub)
+    merchant = await _merchant(ctx)
+    intents = [await create_intent(ctx, merchant, network="ethereum") for _ in range(4)]
+    addresses = [to_checksum_address(i.deposit_address) for i in intents]
+    await _close_intents(ctx, [i.id for i in intents[:3]])  # the fourth stays open
+    fee_wallet = to_checksum_address(await anvil.new_account(10**20))
+    treasury = to_checksum_address(fresh_address())
+    await anvil.transfer(anvil.usdt, addresses[0], 500 * USDT)
+    await anvil.transfer(anvil.usdc, addresses[0], 40 * USDT)
+    await anvil.transfer(anvil.usdt, addresses[1], 120 * USDT)
+    await anvil.transfer(anvil.usdt, addresses[2], 9 * USDT)  # below the threshold
+    await anvil.transfer(anvil.usdt, addresses[3], 300 * USDT)  # open intent
+    await anvil.send({"from": anvil.accounts[1], "to": addresses[1], "value": hex(10**12)})
+    await anvil.mine(ctx.confirmations_for("ethereum"))
+    targets = {"ethereum": SweepTargets(treasury, fee_wallet, f"m/44'/60'/{account}'/1/0")}
+
+    (batch,) = await _plan(ctx, "ethereum", targets)
+    transfers = await _transfers(ctx, batch.id)
+    sweeps_ = [t for t in transfers if t.purpose == "sweep"]
+    topups = [t for t in transfers if t.purpose == "fee_topup"]
+    swept = {(t.source_address, t.asset): t.amount_base_units for t in sweeps_}
+    assert swept == {
+        (addresses[0], "USDT"): 500 * USDT,
+        (addresses[0], "USDC"): 40 * USDT,
+        (addresses[1], "USDT"): 120 * USDT,
+    }
+    assert {t.destination_address for t in sweeps_} == {treasury}
+    # The fee wallet's nonces from its pending nonce (a new account: 0), one per top-up.
+    assert sorted(t.nonce for t in topups) == [0, 1]
+    assert {t.source_address for t in topups} == {fee_wallet}
+    # Each top-up is exactly gas limit x max fee for the address's sweeps, less its ETH.
+    for topup in topups:
+        mine = [t for t in sweeps_ if t.source_address == topup.destination_address]
+        need = sum(t.gas_limit * t.max_fee_per_gas for t in mine)  # type: ignore[operator]
+        have = 10**12 if topup.destination_address == addresses[1] else 0
+        assert topup.amount_base_units == need - have
+        assert all(t.depends_on == topup.id for t in mine)
+        assert topup.gas_limit == 21_000
+    for sweep in sweeps_:
+        estimate = int(
+            await anvil.rpc(
+                "eth_estimateGas",
+                anvil.call_request(
+                    sweep.source_address,
+                    sweep.token_contract,
+                    "transfer(address,uint256)",
+                    treasury,
+                    sweep.amount_base_units,
+                ),
+            ),
+            16,
+        )
+        assert sweep.gas_limit == -(-estimate * 5 // 4)  # the 1.25 margin, rounded up
+    assert [t.nonce for t in sweeps_ if t.source_address == addresses[0]] == [0, 1]
+    block = await anvil.rpc("eth_getBlockByNumber", "pending", False)
+    for t in transfers:
+        assert t.max_fee_per_gas is not None
+        assert t.max_priority_fee_per_gas is not None
+        assert t.max_fee_per_gas >= int(block["baseFeePerGas"], 16)
+    summary = batch.plan_summary
+    assert summary["totals"] == {"USDC": str(40 * USDT), "USDT": str(620 * USDT)}
+    assert summary["skipped"] == {"below_threshold": "1"}
+    assert summary["native_symbol"] == "ETH"
+    pending = SWEEP_PENDING.labels("ethereum", "USDT")._value.get()
+    assert pending == 629 * USDT  # the open-intent address was not even read
+
+    # The first batch is unfinished: a second plan makes nothing.
+    assert await _plan(ctx, "ethereum", targets) == []
+
+
+# --- Tron devnet -----------------------------------------------------------------------------
+
+
+async def test_tron_sweep_plan_delegates_where_staked_and_burns_otherwise(
+    tron_devnet: TronDevnet, tron_assets_file: Path, sweep_ctx: Callable[..., Any]
+) -> None:
+    account = _account()
+    xpub = SEED.account_xpub(f"m/44'/195'/{account}'")
+    sweeps = SweepSettings(tron_api_url=tron_devnet.url, sweep_min_amount="10")
+    ctx: GatewayContext = await sweep_ctx(tron_assets_file, sweeps, tron_xpub=xpub)
+    merchant = await _merchant(ctx)
+    intents = [await create_intent(ctx, merchant, network="tron") for _ in range(3)]
+    addresses = [i.deposit_address for i in intents]
+    await _close_intents(ctx, [i.id for i in intents[:2]])
+    fee_wallet = fresh_tron_account()
+    tron_devnet.fund(fee_wallet.address, trx_sun=100_000 * TRX)
+    # Enough stake for one address's sweep (≈ 17,000 TRX at the devnet's weights), not two.
+    tron_devnet.stake(fee_wallet.private_key, 25_000 * TRX, "ENERGY")
+    treasury = fresh_tron_account().address
+    tron_devnet.fund(addresses[0], tokens={"USDT": 500 * USDT}, mine=False)
+    tron_devnet.fund(addresses[1], tokens={"USDT": 200 * USDT}, mine=False)
+    tron_devnet.fund(addresses[2], tokens={"USDT": 300 * USDT})  # open intent
+    tron_devnet.mine(25)  # into the solidified state
+    targets = {"tron": SweepTargets(treasury, fee_wallet.address, f"m/44'/195'/{account}'/1/0")}
+
+    (batch,) = await _plan(ctx, "tron", targets)
+    transfers = await _transfers(ctx, batch.id)
+    by_purpose: dict[str, list[OutgoingTransfer]] = {}
+    for t in transfers:
+        by_purpose.setdefault(t.purpose, []).append(t)
+    sweeps_ = by_purpose["sweep"]
+    assert {t.source_address: t.amount_base_units for t in sweeps_} == {
+        addresses[0]: 500 * USDT,
+        addresses[1]: 200 * USDT,
+    }
+    # The larger address sweeps on delegated energy, the other burns TRX for it.
+    (delegation,) = by_purpose["resource_delegation"]
+    (undelegation,) = by_purpose["resource_undelegation"]
+    assert delegation.destination_address == addresses[0]
+    assert (delegation.resource, delegation.lock) == ("ENERGY", False)
+    assert undelegation.amount_base_units == delegation.amount_base_units
+    resource = await _tron_call(tron_devnet, "wallet/getaccountresource", fee_wallet.address)
+    sweep0 = next(t for t in sweeps_ if t.source_address == addresses[0])
+    sweep1 = next(t for t in sweeps_ if t.source_address == addresses[1])
+    whole = delegation.amount_base_units // TRX
+    energy = whole * resource["TotalEnergyLimit"] // resource["TotalEnergyWeight"]
+    assert energy >= -(-sweep0.estimated_energy * 5 // 4)  # type: ignore[operator]
+    assert sweep0.depends_on == delegation.id
+    assert undelegation.depends_on == sweep0.id
+    # Both addresses only received TRC-20: each gets a TRX transfer that activates it.
+    topups = {t.destination_address: t for t in by_purpose["fee_topup"]}
+    assert set(topups) == {addresses[0], addresses[1]}
+    assert delegation.depends_on == topups[addresses[0]].id
+    assert topups[addresses[0]].amount_base_units == 1  # activation only: energy is delegated
+    assert topups[addresses[1]].amount_base_units == sweep1.fee_limit  # the burn ceiling
+    for topup in topups.values():
+        assert topup.estimated_fee_base_units >= TRX  # the account creation fee, counted
+        assert topup.source_address == fee_wallet.address
+    assert sweep1.depends_on == topups[addresses[1]].id
+    assert sweep1.fee_limit == -(-sweep1.estimated_energy * 5 // 4) * 100  # type: ignore[operator]
+    for t in transfers:
+        assert t.expiration_ms is not None
+        assert t.timestamp_ms is not None
+        assert t.expiration_ms - t.timestamp_ms == 3000 * 1000
+        assert t.ref_block_bytes is not None
+        assert len(t.ref_block_bytes) == 4
+    summary = batch.plan_summary
+    assert summary["totals"] == {"USDT": str(700 * USDT)}
+    assert int(summary["network_cost_base_units"]) == sum(
+        t.estimated_fee_base_units for t in transfers
+    )
+
+    assert await _plan(ctx, "tron", targets) == []
+
+
+async def _tron_call(devnet: TronDevnet, path: str, address: str) -> dict[str, Any]:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=devnet.url, timeout=10) as client:
+        answer = await client.post(path, json={"address": address, "visible": True})
+    result: dict[str, Any] = answer.json()
+    return result
