@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from eth_utils import to_checksum_address
 from sqlalchemy import update
@@ -27,7 +28,10 @@ from stablegate_gateway.outgoing.planner import TRX
 from stablegate_gateway.outgoing.sweep_config import SweepSettings
 from stablegate_gateway.outgoing.sweeps import SWEEP_PENDING, SweepTargets, plan_sweeps
 from stablegate_gateway.settings import GatewaySettings
+from stablegate_signer import documents
 from stablegate_signer.keys import Seed
+from stablegate_signer.policy import Policy
+from stablegate_signer.signing import Signer
 from tests.fixtures.anvil import AnvilChain, fresh_address
 from tests.fixtures.gateway import SettingsFactory, migrate
 from tests.fixtures.payments import create_intent
@@ -246,9 +250,170 @@ async def test_tron_sweep_plan_delegates_where_staked_and_burns_otherwise(
 
 
 async def _tron_call(devnet: TronDevnet, path: str, address: str) -> dict[str, Any]:
-    import httpx
-
     async with httpx.AsyncClient(base_url=devnet.url, timeout=10) as client:
         answer = await client.post(path, json={"address": address, "visible": True})
     result: dict[str, Any] = answer.json()
     return result
+
+
+# --- the plan pays: signed by the real signer, broadcast, every transaction succeeds -----------
+
+
+def _signer(directory: Path, policy: str) -> Signer:
+    path = directory / "policy.toml"
+    path.write_text(policy, encoding="utf-8")
+    path.chmod(0o600)
+    return Signer(SEED, Policy.load(path))
+
+
+async def _signed_round(ctx: GatewayContext, batch_id: str, signer: Signer) -> None:
+    async with ctx.db.transaction() as session:
+        request_text = await repository.issue_request(session, batch_id, by="test")
+    signed = documents.dump(signer.sign(documents.load_request(request_text))).encode()
+    async with ctx.db.transaction() as session:
+        await repository.accept_signed(session, signed, by="test")
+
+
+def _levels(transfers: list[OutgoingTransfer]) -> list[list[OutgoingTransfer]]:
+    """Transfers grouped by dependency depth: each group waits for the one before."""
+    depth: dict[str, int] = {}
+    for t in transfers:  # a dependency comes first in a batch
+        depth[t.id] = 0 if t.depends_on is None else depth[t.depends_on] + 1
+    groups: list[list[OutgoingTransfer]] = [[] for _ in range(max(depth.values()) + 1)]
+    for t in transfers:
+        groups[depth[t.id]].append(t)
+    return groups
+
+
+async def test_an_ethereum_plan_signed_and_broadcast_pays_exactly(
+    anvil: AnvilChain, sweep_ctx: Callable[..., Any], tmp_path: Path
+) -> None:
+    account = _account()
+    prefix = f"m/44'/60'/{account}'"
+    sweeps = SweepSettings(rpc_url_ethereum=anvil.rpc_url)
+    ctx: GatewayContext = await sweep_ctx(
+        anvil.assets_file, sweeps, evm_xpub=SEED.account_xpub(prefix)
+    )
+    merchant = await _merchant(ctx)
+    intents = [await create_intent(ctx, merchant, network="ethereum") for _ in range(2)]
+    await _close_intents(ctx, [i.id for i in intents])
+    addresses = [to_checksum_address(i.deposit_address) for i in intents]
+    fee_path = f"{prefix}/1/0"
+    fee_wallet = SEED.address(fee_path, "ethereum")
+    await anvil.send({"from": anvil.accounts[1], "to": fee_wallet, "value": hex(10**18)})
+    treasury = to_checksum_address(fresh_address())
+    await anvil.transfer(anvil.usdt, addresses[0], 250 * USDT)
+    await anvil.transfer(anvil.usdc, addresses[0], 30 * USDT)
+    await anvil.transfer(anvil.usdt, addresses[1], 70 * USDT)
+    await anvil.mine(ctx.confirmations_for("ethereum"))
+    (batch,) = await _plan(
+        ctx, "ethereum", {"ethereum": SweepTargets(treasury, fee_wallet, fee_path)}
+    )
+    usdt, usdc = to_checksum_address(anvil.usdt), to_checksum_address(anvil.usdc)
+    policy = f"""
+[networks.ethereum]
+chain_id = {anvil.chain_id}
+path_prefixes = ["{prefix}"]
+max_fee_per_transaction = "0.1"
+max_fee_per_request = "1"
+
+[networks.ethereum.assets]
+ETH = {{ decimals = 18 }}
+USDT = {{ contract = "{usdt}", decimals = 6 }}
+USDC = {{ contract = "{usdc}", decimals = 6 }}
+
+[networks.ethereum.purposes.sweep]
+destinations = ["{treasury}"]
+
+[networks.ethereum.purposes.fee_topup]
+destinations = "own"
+"""
+    await _signed_round(ctx, batch.id, _signer(tmp_path, policy))
+    transfers = await _transfers(ctx, batch.id)
+    for level in _levels(transfers):
+        hashes = [await anvil.rpc("eth_sendRawTransaction", t.signed_hex) for t in level]
+        for tx_hash in hashes:
+            assert (await anvil.receipt(tx_hash))["status"] == "0x1"
+    assert await anvil.balance_of(anvil.usdt, treasury) == 320 * USDT
+    assert await anvil.balance_of(anvil.usdc, treasury) == 30 * USDT
+    for address in addresses:
+        assert await anvil.balance_of(anvil.usdt, address) == 0
+
+
+async def test_a_tron_plan_signed_and_broadcast_sweeps_on_delegated_and_burned_energy(
+    tron_devnet: TronDevnet, tron_assets_file: Path, sweep_ctx: Callable[..., Any], tmp_path: Path
+) -> None:
+    account = _account()
+    prefix = f"m/44'/195'/{account}'"
+    sweeps = SweepSettings(tron_api_url=tron_devnet.url)
+    ctx: GatewayContext = await sweep_ctx(
+        tron_assets_file, sweeps, tron_xpub=SEED.account_xpub(prefix)
+    )
+    merchant = await _merchant(ctx)
+    intents = [await create_intent(ctx, merchant, network="tron") for _ in range(2)]
+    await _close_intents(ctx, [i.id for i in intents])
+    addresses = [i.deposit_address for i in intents]
+    fee_path = f"{prefix}/1/0"
+    fee_wallet = SEED.address(fee_path, "tron")
+    tron_devnet.fund(fee_wallet, trx_sun=100_000 * TRX)
+    tron_devnet.stake(SEED.private_key(fee_path).hex(), 25_000 * TRX, "ENERGY")
+    treasury = fresh_tron_account().address
+    tron_devnet.fund(addresses[0], tokens={"USDT": 400 * USDT}, mine=False)
+    tron_devnet.fund(addresses[1], tokens={"USDT": 150 * USDT})
+    tron_devnet.mine(25)
+    (batch,) = await _plan(ctx, "tron", {"tron": SweepTargets(treasury, fee_wallet, fee_path)})
+    policy = f"""
+[networks.tron]
+path_prefixes = ["{prefix}"]
+max_fee_per_transaction = "40"
+max_fee_per_request = "200"
+
+[networks.tron.assets]
+TRX = {{ decimals = 6 }}
+USDT = {{ contract = "{tron_devnet.tokens["USDT"]}", decimals = 6 }}
+
+[networks.tron.purposes.sweep]
+destinations = ["{treasury}"]
+
+[networks.tron.purposes.fee_topup]
+destinations = "own"
+
+[networks.tron.purposes.resource_delegation]
+destinations = "own"
+
+[networks.tron.purposes.resource_undelegation]
+destinations = "own"
+"""
+    await _signed_round(ctx, batch.id, _signer(tmp_path, policy))
+    transfers = await _transfers(ctx, batch.id)
+    purposes = {t.purpose for t in transfers}
+    assert {"resource_delegation", "resource_undelegation", "fee_topup", "sweep"} <= purposes
+    async with httpx.AsyncClient(base_url=tron_devnet.url, timeout=10) as client:
+        for level in _levels(transfers):
+            for t in level:
+                answer = (
+                    await client.post("wallet/broadcasthex", json={"transaction": t.signed_hex})
+                ).json()
+                assert answer["result"] is True, (t.purpose, answer)
+            tron_devnet.mine(1)
+            for t in level:
+                if t.purpose == "resource_delegation":
+                    # The devnet's own energy formula gives the receiver the planned energy.
+                    sweep = next(x for x in transfers if x.depends_on == t.id)
+                    got = await _tron_call(
+                        tron_devnet, "wallet/getaccountresource", t.destination_address or ""
+                    )
+                    planned = -(-(sweep.estimated_energy or 0) * 5 // 4)
+                    assert got["EnergyLimit"] >= planned
+        for t in transfers:
+            info = (
+                await client.post("wallet/gettransactioninfobyid", json={"value": t.tx_hash})
+            ).json()
+            assert info.get("id") == t.tx_hash, (t.purpose, info)  # mined
+            assert info.get("receipt", {}).get("result", "SUCCESS") == "SUCCESS", (t.purpose, info)
+            if t.purpose == "sweep" and t.source_address == addresses[0]:
+                # Swept on delegated energy: no TRX burned for it.
+                assert info["receipt"].get("energy_fee", 0) == 0, info
+    assert tron_devnet.token_balance("USDT", treasury) == 550 * USDT
+    for address in addresses:
+        assert tron_devnet.token_balance("USDT", address) == 0
