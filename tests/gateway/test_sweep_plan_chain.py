@@ -417,3 +417,58 @@ destinations = "own"
     assert tron_devnet.token_balance("USDT", treasury) == 550 * USDT
     for address in addresses:
         assert tron_devnet.token_balance("USDT", address) == 0
+
+
+async def test_a_bsc_plan_is_legacy_priced_and_pays(
+    anvil_bsc: AnvilChain, sweep_ctx: Callable[..., Any], tmp_path: Path
+) -> None:
+    account = _account()
+    prefix = f"m/44'/60'/{account}'"
+    sweeps = SweepSettings(rpc_url_bsc=anvil_bsc.rpc_url)
+    ctx: GatewayContext = await sweep_ctx(
+        anvil_bsc.assets_file, sweeps, evm_xpub=SEED.account_xpub(prefix)
+    )
+    merchant = await _merchant(ctx)
+    intent = await create_intent(ctx, merchant, network="bsc")
+    await _close_intents(ctx, [intent.id])
+    address = to_checksum_address(intent.deposit_address)
+    fee_path = f"{prefix}/1/0"
+    fee_wallet = SEED.address(fee_path, "bsc")
+    await anvil_bsc.send({"from": anvil_bsc.accounts[1], "to": fee_wallet, "value": hex(10**18)})
+    treasury = to_checksum_address(fresh_address())
+    amount = 75 * 10**anvil_bsc.decimals
+    await anvil_bsc.transfer(anvil_bsc.usdt, address, amount)
+    await anvil_bsc.mine(ctx.confirmations_for("bsc"))
+    (batch,) = await _plan(ctx, "bsc", {"bsc": SweepTargets(treasury, fee_wallet, fee_path)})
+    transfers = await _transfers(ctx, batch.id)
+    gas_price = int(await anvil_bsc.rpc("eth_gasPrice"), 16)
+    for t in transfers:
+        assert t.gas_price == gas_price
+        assert t.max_fee_per_gas is None
+        assert t.chain_id == anvil_bsc.chain_id
+    topup, sweep = transfers
+    assert topup.asset == "BNB"
+    assert topup.amount_base_units == sweep.gas_limit * gas_price  # type: ignore[operator]
+    usdt = to_checksum_address(anvil_bsc.usdt)
+    policy = f"""
+[networks.bsc]
+chain_id = {anvil_bsc.chain_id}
+path_prefixes = ["{prefix}"]
+max_fee_per_transaction = "0.1"
+max_fee_per_request = "1"
+
+[networks.bsc.assets]
+BNB = {{ decimals = 18 }}
+USDT = {{ contract = "{usdt}", decimals = {anvil_bsc.decimals} }}
+
+[networks.bsc.purposes.sweep]
+destinations = ["{treasury}"]
+
+[networks.bsc.purposes.fee_topup]
+destinations = "own"
+"""
+    await _signed_round(ctx, batch.id, _signer(tmp_path, policy))
+    for t in await _transfers(ctx, batch.id):
+        tx_hash = await anvil_bsc.rpc("eth_sendRawTransaction", t.signed_hex)
+        assert (await anvil_bsc.receipt(tx_hash))["status"] == "0x1"
+    assert await anvil_bsc.balance_of(anvil_bsc.usdt, treasury) == amount

@@ -277,6 +277,21 @@ def test_a_short_fee_wallet_funds_the_largest_addresses_first() -> None:
     assert plan.transfers[0].nonce == 7
 
 
+def test_a_plan_stops_at_what_one_signing_request_takes() -> None:
+    deposits = [evm_deposit(i, usdt((100 + i) * 10**6)) for i in range(3)]
+    plan = plan_evm_sweep(
+        deposits=deposits,
+        fee_wallet=evm_wallet(),
+        fees=ETH_FEES,
+        chain_id=1,
+        policy=policy(),
+        max_transfers=3,
+    )
+    assert len(plan.transfers) == 2  # one top-up and one sweep: a second pair is too many
+    assert plan.transfers[1].source_address == evm_address(2)  # the largest
+    assert plan.summary.skipped == {planner.BATCH_FULL: 2}
+
+
 @pytest.mark.parametrize(
     ("build", "field"),
     [
