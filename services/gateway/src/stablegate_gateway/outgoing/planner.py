@@ -27,17 +27,30 @@ sweeps that matter most):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_UP, Context, Decimal
 
 from stablegate_gateway.outgoing.plans import PlannedTransfer, PlanSummary
+from stablegate_gateway.outgoing.sweep_facts import (
+    TRX,
+    Eip1559Fees,
+    EvmDeposit,
+    EvmFeeWallet,
+    LegacyFees,
+    PlanningError,
+    SweepPolicy,
+    TokenHolding,
+    TronBlockRef,
+    TronDeposit,
+    TronFees,
+    TronFeeWallet,
+)
 from stablegate_signer import tron_proto
 from stablegate_signer.addresses import tron_address_bytes
 from stablegate_signer.evm import token_transfer_data
 
 EVM_TRANSFER_GAS = 21_000  # a plain native transfer to an account without code
-TRX = 1_000_000  # sun
 TRX_DECIMALS = 6
 # What activates a Tron account that needs no TRX of its own (delegation, free bandwidth).
 ACTIVATION_AMOUNT_SUN = 1
@@ -53,195 +66,26 @@ FEE_LIMIT_TOO_HIGH = "fee_limit_too_high"
 BATCH_FULL = "batch_full"  # the signer takes at most MAX_TRANSFERS per request
 MAX_TRANSFERS = 1000
 
+__all__ = [
+    "TRX",
+    "Eip1559Fees",
+    "EvmDeposit",
+    "EvmFeeWallet",
+    "LegacyFees",
+    "PlanningError",
+    "SweepPlan",
+    "SweepPolicy",
+    "TokenHolding",
+    "TronBlockRef",
+    "TronDeposit",
+    "TronFeeWallet",
+    "TronFees",
+    "plan_evm_sweep",
+    "plan_tron_sweep",
+]
+
 _WIDE = Context(prec=200)  # Decimal products of uint256 amounts and prices, never rounded
 _CENT = Decimal("0.01")
-
-
-class PlanningError(ValueError):
-    """A fact handed to the planner is impossible; the message names the field."""
-
-
-def _uint(owner: str, name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PlanningError(f"{owner}.{name}: must be a non-negative int, got {value!r}")
-
-
-def _uints(owner: object, *names: str) -> None:
-    for name in names:
-        _uint(type(owner).__name__, name, getattr(owner, name))
-
-
-# --- facts -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenHolding:
-    """One token balance at a deposit address and the node's estimate for sweeping it
-    (EVM gas, Tron energy of `transfer(treasury, balance)` from that address)."""
-
-    symbol: str
-    contract: str  # display form: EIP-55 or base58check
-    decimals: int
-    balance: int
-    estimate: int
-
-    def __post_init__(self) -> None:
-        _uints(self, "decimals", "balance", "estimate")
-
-
-@dataclass(frozen=True)
-class EvmDeposit:
-    address: str  # EIP-55
-    path: str
-    native_balance: int
-    nonce: int  # pending
-    holdings: tuple[TokenHolding, ...]
-
-    def __post_init__(self) -> None:
-        _uints(self, "native_balance", "nonce")
-
-
-@dataclass(frozen=True)
-class TronDeposit:
-    address: str
-    path: str
-    trx_balance: int
-    activated: bool
-    bandwidth_left: int  # free + staked bytes it can spend now (0 when not activated)
-    holdings: tuple[TokenHolding, ...]
-
-    def __post_init__(self) -> None:
-        _uints(self, "trx_balance", "bandwidth_left")
-
-
-@dataclass(frozen=True)
-class EvmFeeWallet:
-    address: str
-    path: str
-    balance: int
-    nonce: int  # pending
-
-    def __post_init__(self) -> None:
-        _uints(self, "balance", "nonce")
-
-
-@dataclass(frozen=True)
-class TronFeeWallet:
-    address: str
-    path: str
-    balance: int
-    delegatable_energy_sun: int  # getcandelegatedmaxsize type 1
-    staked_bandwidth_left: int  # NetLimit - NetUsed
-    free_bandwidth_left: int  # freeNetLimit - freeNetUsed
-
-    def __post_init__(self) -> None:
-        _uints(
-            self, "balance", "delegatable_energy_sun", "staked_bandwidth_left",
-            "free_bandwidth_left",
-        )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Eip1559Fees:
-    base_fee: int  # the next block's, wei
-    priority_fee: int
-
-    def __post_init__(self) -> None:
-        _uints(self, "base_fee", "priority_fee")
-
-    @property
-    def max_fee_per_gas(self) -> int:
-        return 2 * self.base_fee + self.priority_fee
-
-    @property
-    def expected_price(self) -> int:
-        return self.base_fee + self.priority_fee
-
-
-@dataclass(frozen=True)
-class LegacyFees:
-    gas_price: int
-
-    def __post_init__(self) -> None:
-        _uints(self, "gas_price")
-        if self.gas_price == 0:
-            raise PlanningError("LegacyFees.gas_price: must be positive")
-
-    @property
-    def max_fee_per_gas(self) -> int:
-        return self.gas_price
-
-    @property
-    def expected_price(self) -> int:
-        return self.gas_price
-
-
-@dataclass(frozen=True)
-class TronFees:
-    energy_price: int  # sun per energy (getEnergyFee)
-    bandwidth_price: int  # sun per byte (getTransactionFee)
-    create_new_account_fee: int  # getCreateNewAccountFeeInSystemContract
-    create_account_fee: int  # getCreateAccountFee: bytes of an activation not staked
-    free_bandwidth: int  # getFreeNetLimit: what a new account may spend a day
-    total_energy_limit: int
-    total_energy_weight: int  # whole TRX staked for energy network-wide
-
-    def __post_init__(self) -> None:
-        _uints(
-            self, "energy_price", "bandwidth_price", "create_new_account_fee",
-            "create_account_fee", "free_bandwidth", "total_energy_limit", "total_energy_weight",
-        )  # fmt: skip
-        if self.energy_price == 0:
-            raise PlanningError("TronFees.energy_price: must be positive")
-
-    def stake_for(self, energy: int) -> int:
-        """Sun of staked TRX whose delegation yields at least `energy`: the receiver gets
-        `whole TRX x TotalEnergyLimit // TotalEnergyWeight` (devnet/tron/resources.py,
-        java-tron's EnergyProcessor), so ceil(energy x weight / limit) whole TRX, >= 1."""
-        if self.total_energy_limit == 0:
-            raise PlanningError("TronFees.total_energy_limit: must be positive to delegate")
-        whole = -(-energy * self.total_energy_weight // self.total_energy_limit)
-        return max(1, whole) * TRX
-
-
-@dataclass(frozen=True)
-class TronBlockRef:
-    ref_block_bytes: str  # 4 hex
-    ref_block_hash: str  # 16 hex
-    timestamp_ms: int
-    expiration_ms: int
-
-    def __post_init__(self) -> None:
-        _uints(self, "timestamp_ms", "expiration_ms")
-        if len(self.ref_block_bytes) != 4 or len(self.ref_block_hash) != 16:
-            raise PlanningError("TronBlockRef: ref_block_bytes is 4 hex, ref_block_hash 16")
-        if self.expiration_ms <= self.timestamp_ms:
-            raise PlanningError("TronBlockRef.expiration_ms: must be after timestamp_ms")
-
-
-@dataclass(frozen=True)
-class SweepPolicy:
-    network: str
-    native_symbol: str
-    native_decimals: int
-    min_amounts: Mapping[str, int]  # asset symbol -> threshold in base units
-    max_fee_share: Decimal
-    gas_margin: Decimal
-    native_price_usd: Decimal | None
-    treasury: str
-
-    def __post_init__(self) -> None:
-        if not self.gas_margin.is_finite() or self.gas_margin < 1:
-            raise PlanningError(f"SweepPolicy.gas_margin: at least 1, got {self.gas_margin}")
-        if not self.max_fee_share.is_finite() or not 0 < self.max_fee_share <= 1:
-            raise PlanningError("SweepPolicy.max_fee_share: in (0, 1]")
-        for symbol, units in self.min_amounts.items():
-            _uint("SweepPolicy.min_amounts", symbol, units)
-
-    def with_margin(self, estimate: int) -> int:
-        """estimate x margin, rounded up, in integers."""
-        numerator, denominator = self.gas_margin.as_integer_ratio()
-        return -(-estimate * numerator // denominator)
 
 
 @dataclass(frozen=True)
