@@ -176,11 +176,10 @@ class EvmQuotes:
             for held_source, asset, balance in held:
                 if held_source is not source:
                     continue
-                estimate = estimates.get((source.address, asset.symbol))
+                estimate = estimates.get((source.address, asset.symbol), "no estimate")
                 if isinstance(estimate, str):
                     refused.append(Unestimated(source.address, asset.symbol, estimate))
                     continue
-                assert estimate is not None
                 holdings.append(_holding("evm", asset, balance, estimate))
             deposits.append(
                 EvmDeposit(
