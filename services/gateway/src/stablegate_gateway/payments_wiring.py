@@ -22,6 +22,7 @@ from stablegate_gateway.context import SERVICE, GatewayContext
 from stablegate_gateway.housekeeping import housekeeping
 from stablegate_gateway.intents import resolve_api
 from stablegate_gateway.intents.jobs import expire_due_intents
+from stablegate_gateway.outgoing.sweeps import register_sweep_job
 from stablegate_gateway.transfers.consumers import consume_transfers
 from stablegate_gateway.webhooks import api as webhooks_api
 from stablegate_gateway.webhooks.delivery import WebhookDeliveryWorker
@@ -60,6 +61,9 @@ def build_scheduler(ctx: GatewayContext) -> Scheduler:
     scheduler.add_interval_job(EXPIRY_JOB, expire, config.expiry_job_seconds)
     scheduler.add_interval_job(ADDRESS_POOL_JOB, address_pool, config.address_job_seconds)
     scheduler.add_interval_job(HOUSEKEEPING_JOB, clean_up, config.housekeeping_job_seconds)
+    # --- sweeps (issue 14): every GATEWAY_SWEEP_SCHEDULE_MINUTES, none when 0.
+    register_sweep_job(scheduler, ctx)
+    # --- end sweeps
     return scheduler
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stablegate_common.config import ServiceSettings
+from stablegate_gateway.outgoing.sweep_config import SweepSettings
 from stablegate_gateway.pricing.config import PricingConfig
 
 # 32+ characters, so the JWT signer accepts it in development; refused in production.
@@ -133,6 +134,9 @@ class GatewaySettings(ServiceSettings):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     # Rates, the de-peg guard and fees (also GATEWAY_*; docs/pricing.md).
     pricing: PricingConfig = Field(default_factory=PricingConfig)
+    # --- sweeps (issue 14, H-plan): thresholds, dust, gas margin, schedule, planner nodes.
+    sweeps: SweepSettings = Field(default_factory=SweepSettings)
+    # --- end sweeps
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_development(self) -> Self:

@@ -67,3 +67,4 @@ class PlanSummary:
     network_cost_usd: Decimal | None
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> addresses left out
     notes: list[str] = field(default_factory=list)
+    network_cost_max_usd: Decimal | None = None  # the worst case at the same price
