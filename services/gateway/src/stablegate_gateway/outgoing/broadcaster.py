@@ -25,12 +25,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
 from stablegate_common.chains import BroadcastRejected, ChainError, RawTransactionSender
 from stablegate_common.db import Database
 from stablegate_common.lifecycle import sleep_or_stop
-from stablegate_gateway.outgoing import repository
+from stablegate_gateway.outgoing import metrics, repository
 from stablegate_gateway.outgoing.metrics import BROADCASTS
 from stablegate_gateway.outgoing.models import OutgoingTransfer
 from stablegate_gateway.outgoing.states import OutgoingEvent, OutgoingState
@@ -65,7 +66,8 @@ class Broadcaster:
         while not stop.is_set():
             try:
                 await self.round()
-            except (ChainError, OSError, TimeoutError) as exc:
+                await metrics.refresh(self.db)
+            except (ChainError, SQLAlchemyError, OSError, TimeoutError) as exc:
                 log.warning("broadcast round failed, retrying", extra={"error": repr(exc)})
             await sleep_or_stop(stop, self.idle_seconds)
 
