@@ -10,13 +10,16 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 import pytest_asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
+from tronpy.keys import PrivateKey
 
 from devnet.tron import TronDevnet
+from stablegate_common.chains import BroadcastRejected
 from stablegate_common.chains.evm import EvmClient
 from stablegate_common.chains.tron import TronClient
 from stablegate_common.db import Database
@@ -32,6 +35,7 @@ from stablegate_common.watcher.txtrack import (
     TrackStatus,
     decide,
 )
+from stablegate_signer.tron_proto import encode_signed
 from tests.fixtures.anvil import AnvilChain, fresh_address
 from tests.fixtures.tron import fresh_tron_account
 from tests.fixtures.watcher import queued_events
@@ -409,3 +413,43 @@ async def test_tron_unknown_txid_is_not_found(
     assert await tron_tracker.tick() == 1
     [event] = await queued_events(db, "chain.tx.not_found")
     assert (event.subject, event.data["head_block"]) == (f"tron:{txid}", tron_chain.head())
+
+
+@asyncio
+async def test_tron_broadcasthex_sends_once_and_a_duplicate_counts_as_sent(
+    tron_chain: TronDevnet, tron_watcher_db: Database, tron_tracker: OutgoingTxTracker
+) -> None:
+    payer = tron_chain.accounts[0]
+
+    async def signed(key_hex: str) -> tuple[str, str]:
+        async with httpx.AsyncClient(base_url=tron_chain.url, timeout=5) as http:
+            built = await http.post(
+                "wallet/createtransaction",
+                json={
+                    "owner_address": payer.base58,
+                    "to_address": fresh_tron_account().address,
+                    "amount": 1_000,
+                    "visible": True,
+                },
+            )
+        body = built.json()
+        raw, tx_id = bytes.fromhex(body["raw_data_hex"]), body["txID"]
+        signature = PrivateKey(bytes.fromhex(key_hex)).sign_msg_hash(bytes.fromhex(tx_id))
+        return tx_id, encode_signed(raw, signature.to_bytes()).hex()
+
+    tx_id, signed_hex = await signed(payer.private_key)
+    _, forged_hex = await signed(fresh_tron_account().private_key)
+    client = TronClient(tron_chain.url, timeout_seconds=2)
+    try:
+        assert await client.send_raw_transaction(signed_hex) == tx_id
+        assert await client.send_raw_transaction(signed_hex) == tx_id  # DUP: sent
+        with pytest.raises(BroadcastRejected):
+            await client.send_raw_transaction(forged_hex)  # signed by another key: SIGERROR
+    finally:
+        await client.close()
+    await deliver(tron_watcher_db, "tron", updated("tron", tx_id, "broadcast", sequence=2))
+    tron_chain.mine(1)
+    assert await tron_tracker.tick() == 1
+    [mined] = await queued_events(tron_watcher_db, "chain.tx.mined")
+    assert mined.data["tx_hash"] == tx_id
+    assert mined.data["block_number"] == tron_chain.head()
