@@ -29,9 +29,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
 from stablegate_common.chains import BroadcastRejected, ChainError, RawTransactionSender
+from stablegate_common.chains.evm import EvmClient
+from stablegate_common.chains.tron import TronClient
 from stablegate_common.db import Database
 from stablegate_common.lifecycle import sleep_or_stop
 from stablegate_gateway.outgoing import metrics, repository
+from stablegate_gateway.outgoing.consumers import plan_stuck_replacements
 from stablegate_gateway.outgoing.metrics import BROADCASTS
 from stablegate_gateway.outgoing.models import OutgoingTransfer
 from stablegate_gateway.outgoing.states import OutgoingEvent, OutgoingState
@@ -54,12 +57,17 @@ class Broadcaster:
         senders: Mapping[str, RawTransactionSender],
         *,
         rebroadcast_seconds: float,
+        stuck_seconds: float | None = None,
+        native_symbols: Mapping[str, str] | None = None,
         idle_seconds: float = 2.0,
     ) -> None:
-        """`senders`: one client per network that has outgoing transfers."""
+        """`senders`: one client per network that has outgoing transfers. With
+        `stuck_seconds`, each round also plans fee bumps for stuck EVM transfers."""
         self.db = db
         self.senders = dict(senders)
         self.rebroadcast = timedelta(seconds=rebroadcast_seconds)
+        self.stuck_seconds = stuck_seconds
+        self.native_symbols = dict(native_symbols or {})
         self.idle_seconds = idle_seconds
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -80,6 +88,14 @@ class Broadcaster:
             if not locked:
                 return None
             await self.fail_dependents()
+            if self.stuck_seconds is not None:
+                async with self.db.transaction() as session:
+                    await plan_stuck_replacements(
+                        session,
+                        stuck_seconds=self.stuck_seconds,
+                        native_symbols=self.native_symbols,
+                        now=now,
+                    )
             due = await self._due(now or datetime.now(UTC))
             for transfer_id in due:
                 await self.send(transfer_id)
@@ -171,3 +187,20 @@ class Broadcaster:
                 await repository.apply_event(
                     session, transfer, None, last_broadcast_error=error and error[:2000]
                 )
+
+
+def build_senders(
+    node_urls: Mapping[str, str], *, timeout_seconds: float = 10.0
+) -> dict[str, RawTransactionSender]:
+    """A client per network with a node URL (`SweepSettings.node_url(network)`): EVM
+    JSON-RPC for ethereum/bsc, the java-tron HTTP API for tron; empty URLs are left out
+    (that network's transfers wait, visible in `stablegate_outgoing_transfers`)."""
+    senders: dict[str, RawTransactionSender] = {}
+    for network, url in node_urls.items():
+        if not url.strip():
+            continue
+        if network == "tron":
+            senders[network] = TronClient(url.strip(), timeout_seconds=timeout_seconds)
+        else:
+            senders[network] = EvmClient(url.strip(), timeout_seconds=timeout_seconds)
+    return senders
