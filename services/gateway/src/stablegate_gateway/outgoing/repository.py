@@ -136,8 +136,11 @@ async def create_batch(
         request = documents.build_request(batch_id, transactions)
     except SignerError as exc:
         key = _key_of(exc.transaction, planned, ids)
+        where = ", ".join(
+            part for part in (key and f"transfer {key}", exc.field and f"field {exc.field}") if part
+        )
         raise InvalidPlan(
-            f"transfer {key}: {exc.message}" if key else exc.message, param=exc.field
+            f"{where}: {exc.message}" if where else exc.message, param=exc.field
         ) from exc
     batch = OutgoingBatch(
         id=batch_id,
