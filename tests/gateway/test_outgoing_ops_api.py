@@ -133,3 +133,13 @@ async def test_unknown_batches_and_wrong_states_use_the_error_envelope(
     issue = await api.post(f"/ops/v1/outgoing/batches/{batch_id}/issue", headers=AUTH)
     assert issue.status_code == 409
     assert issue.json()["error"]["code"] == "invalid_state"
+
+
+@pytest.mark.parametrize("gateway_settings", ON, indirect=True)
+async def test_a_bad_cursor_names_it(api: httpx.AsyncClient) -> None:
+    response = await api.get("/ops/v1/outgoing/batches?starting_after=ob_nope", headers=AUTH)
+    assert response.status_code == 404
+    assert response.json()["error"]["param"] == "starting_after"
+    response = await api.get("/ops/v1/outgoing/batches?limit=0", headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "limit"

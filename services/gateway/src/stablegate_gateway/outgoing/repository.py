@@ -381,7 +381,9 @@ async def list_batches(
     """Newest first; `starting_after` is the last batch id of the previous page."""
     query = select(OutgoingBatch).order_by(OutgoingBatch.created_at.desc(), OutgoingBatch.id.desc())
     if starting_after is not None:
-        cursor = await get_batch(session, starting_after)
+        cursor = await session.get(OutgoingBatch, starting_after)
+        if cursor is None:
+            raise NotFound(f"No such outgoing batch: {starting_after!r}", param="starting_after")
         query = query.where(
             tuple_(OutgoingBatch.created_at, OutgoingBatch.id)
             < tuple_(cursor.created_at, cursor.id)
