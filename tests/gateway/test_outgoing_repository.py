@@ -198,3 +198,16 @@ async def test_listing_is_newest_first(gateway_ctx: GatewayContext) -> None:
         page = [b.id for b in await repository.list_batches(session, starting_after=ids[2])]
     assert listed == ids[::-1]
     assert page == ids[1::-1]
+
+
+async def test_a_reorg_of_a_transfer_never_sent_is_refused(gateway_ctx: GatewayContext) -> None:
+    batch_id = await make_batch(gateway_ctx, tron_plan())
+    await issue(gateway_ctx, batch_id)
+    (transfer,) = await transfers_of(gateway_ctx, batch_id)
+    async with gateway_ctx.db.transaction() as session:
+        t = await repository.lock_transfer(session, transfer.id)
+        await repository.apply_event(session, t, E.EXPIRED)
+        assert t.state == "failed"
+        with pytest.raises(InvalidOutgoingTransition):
+            await repository.apply_event(session, t, E.REORGED_OUT)
+        assert t.state == "failed"

@@ -63,10 +63,14 @@ def test_every_pair(state: OutgoingState, event: OutgoingEvent) -> None:
 
 
 def _run(events: list[OutgoingEvent]) -> list[OutgoingState]:
-    """The states visited from `planned`, skipping events refused where they come."""
+    """The states visited from `planned`, skipping events refused where they come. A reorg
+    is emitted only for a transfer that was broadcast (the caller's precondition, which
+    `repository.apply_event` enforces): `failed` by expiry before sending takes none."""
     state = S.PLANNED
     visited = [state]
     for event in events:
+        if event is E.REORGED_OUT and S.BROADCAST not in visited:
+            continue
         if can(state, event):
             state = transition(state, event)
             visited.append(state)

@@ -36,6 +36,7 @@ from stablegate_gateway.outgoing.plans import PlannedTransfer, PlanSummary
 from stablegate_gateway.outgoing.states import (
     IN_FLIGHT,
     TERMINAL,
+    InvalidOutgoingTransition,
     OutgoingEvent,
     OutgoingState,
     transition,
@@ -655,6 +656,10 @@ async def apply_event(
         raise TypeError("apply_event: SIGNATURE_ACCEPTED needs tx_hash and signed_hex")
     previous = OutgoingState(transfer.state)
     state = transition(previous, event) if event is not None else previous
+    if event is OutgoingEvent.REORGED_OUT and transfer.first_broadcast_at is None:
+        # `transition` lets `failed` take a reorg (a revert that was mined); one that failed
+        # unsent (a Tron request that expired unsigned) was never in a block to leave.
+        raise InvalidOutgoingTransition(previous, event)
     now = datetime.now(UTC)
     changes: dict[str, Any] = {}
     if event is OutgoingEvent.REORGED_OUT:
