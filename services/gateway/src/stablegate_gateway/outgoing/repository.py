@@ -36,6 +36,7 @@ from stablegate_gateway.outgoing.plans import PlannedTransfer, PlanSummary
 from stablegate_gateway.outgoing.states import (
     IN_FLIGHT,
     TERMINAL,
+    InvalidOutgoingTransition,
     OutgoingEvent,
     OutgoingState,
     transition,
@@ -136,8 +137,11 @@ async def create_batch(
         request = documents.build_request(batch_id, transactions)
     except SignerError as exc:
         key = _key_of(exc.transaction, planned, ids)
+        where = ", ".join(
+            part for part in (key and f"transfer {key}", exc.field and f"field {exc.field}") if part
+        )
         raise InvalidPlan(
-            f"transfer {key}: {exc.message}" if key else exc.message, param=exc.field
+            f"{where}: {exc.message}" if where else exc.message, param=exc.field
         ) from exc
     batch = OutgoingBatch(
         id=batch_id,
@@ -378,7 +382,9 @@ async def list_batches(
     """Newest first; `starting_after` is the last batch id of the previous page."""
     query = select(OutgoingBatch).order_by(OutgoingBatch.created_at.desc(), OutgoingBatch.id.desc())
     if starting_after is not None:
-        cursor = await get_batch(session, starting_after)
+        cursor = await session.get(OutgoingBatch, starting_after)
+        if cursor is None:
+            raise NotFound(f"No such outgoing batch: {starting_after!r}", param="starting_after")
         query = query.where(
             tuple_(OutgoingBatch.created_at, OutgoingBatch.id)
             < tuple_(cursor.created_at, cursor.id)
@@ -650,6 +656,10 @@ async def apply_event(
         raise TypeError("apply_event: SIGNATURE_ACCEPTED needs tx_hash and signed_hex")
     previous = OutgoingState(transfer.state)
     state = transition(previous, event) if event is not None else previous
+    if event is OutgoingEvent.REORGED_OUT and transfer.first_broadcast_at is None:
+        # `transition` lets `failed` take a reorg (a revert that was mined); one that failed
+        # unsent (a Tron request that expired unsigned) was never in a block to leave.
+        raise InvalidOutgoingTransition(previous, event)
     now = datetime.now(UTC)
     changes: dict[str, Any] = {}
     if event is OutgoingEvent.REORGED_OUT:
