@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import coincurve
 import pytest
 from eth_account import Account
 
 from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.outgoing import repository
 from stablegate_gateway.outgoing.repository import SignedResponseRejected
-from stablegate_signer import documents, evm
+from stablegate_signer import documents, evm, tron_proto
 from stablegate_signer.keys import Seed
 from stablegate_signer.units import format_amount
 from stablegate_signer.verify import verify_signed
@@ -217,3 +218,23 @@ async def test_garbage_is_refused_naming_why(gateway_ctx: GatewayContext) -> Non
     assert error.message.startswith("not a signed response")
     error = await _refused(gateway_ctx, b"\xff\xfe")
     assert error.message.startswith("not a signed response")
+
+
+async def test_a_tron_signature_from_a_wrong_key_is_refused(
+    gateway_ctx: GatewayContext, tmp_path: Path
+) -> None:
+    request_text = await _issued_tron(gateway_ctx)
+    request = documents.load_request(request_text)
+    signed = json.loads(sign(tmp_path, request_text))
+    tx = request.transactions[0]
+    assert tx.source.path is not None
+    raw = bytes.fromhex(signed["transactions"][0]["raw_data_hex"])
+    wrong = coincurve.PrivateKey(Seed(OTHER_MNEMONIC).private_key(tx.source.path))
+    signature = wrong.sign_recoverable(tron_proto.txid(raw), hasher=None)
+    signed["transactions"][0] |= {
+        "signature": signature.hex(),
+        "signed_hex": tron_proto.encode_signed(raw, signature).hex(),
+    }
+    error = await _refused(gateway_ctx, json.dumps(signed).encode())
+    assert error.param == "signature"
+    assert "recovers to" in error.message

@@ -45,4 +45,5 @@ async def test_migration_matches_the_models(watcher_db: Database) -> None:
         "block_hashes",
         "watched_addresses",
         "observed_transfers",
+        "tracked_transactions",
     }

@@ -102,6 +102,6 @@ async def test_the_service_scans_tron_with_finality(
                 text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
             )
         )
-    assert version == "t0002"
+    assert version == "t0003"
     watcher_tables = {"scan_cursor", "block_hashes", "watched_addresses", "observed_transfers"}
     assert watcher_tables | {"outbox", "inbox"} <= tables

@@ -1,7 +1,8 @@
 """Watch-only HD derivation of deposit addresses from an account-level xpub.
 
 The gateway holds only the account xpub of each network family (EVM `m/44'/60'/0'`, Tron
-`m/44'/195'/0'`) and derives the external chain `0/i` non-hardened, so no private key
+`m/44'/195'/0'`) and derives the external chain `0/i` non-hardened (and, to check the fee
+wallet's configured address, the internal chain `1/i`), so no private key
 ever reaches it: an extended private key is refused at construction, before it is used.
 Addresses come out in the canonical form of `stablegate_common.core.addresses`.
 """
@@ -52,11 +53,26 @@ class AddressDeriver:
         self.xpub = xpub.strip()  # public by nature; a process pool re-derives from it
         account = _parse_account_key(self.xpub, family, setting)
         self._external = account.Change(Bip44Changes.CHAIN_EXT)
+        self._internal = account.Change(Bip44Changes.CHAIN_INT)
+        # The account's own index (hardened), so a full path can be checked against it.
+        self.account_index = int(account.Bip32Object().Index().ToInt()) - 2**31
 
     def derive(self, index: int) -> str:
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_INDEX:
             raise ValueError(f"address index must be an int in 0..{MAX_INDEX}, got {index!r}")
         address: str = self._external.AddressIndex(index).PublicKey().ToAddress()
+        return canonical_address(self.family, address)
+
+    def derive_at(self, change: int, index: int) -> str:
+        """`account/change/index`: change 0 is the external chain (deposit addresses), 1 the
+        internal chain the business reserves for its own wallets (the fee wallet)."""
+        if change not in (0, 1):
+            raise ValueError(f"change must be 0 (external) or 1 (internal), got {change!r}")
+        if change == 0:
+            return self.derive(index)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_INDEX:
+            raise ValueError(f"address index must be an int in 0..{MAX_INDEX}, got {index!r}")
+        address: str = self._internal.AddressIndex(index).PublicKey().ToAddress()
         return canonical_address(self.family, address)
 
     def derive_range(self, start: int, count: int) -> list[str]:

@@ -38,6 +38,7 @@ from stablegate_gateway.intents import api as intents_api
 from stablegate_gateway.merchants import api as merchants_api
 from stablegate_gateway.networks import api as networks_api
 from stablegate_gateway.networks import consumers as networks_consumers
+from stablegate_gateway.outgoing import api as outgoing_api  # funds out: the ops API
 from stablegate_gateway.settings import GatewaySettings
 from stablegate_gateway.webhooks.service import DELIVERIES_QUEUED
 
@@ -105,6 +106,7 @@ def create_app(ctx: GatewayContext, *, health: Health | None = None) -> FastAPI:
         merchants_api.router,
         *payments_wiring.routers(),
         checkout_api.router,
+        outgoing_api.router,  # funds out: /ops/v1/outgoing (404 unless GATEWAY_OPS_TOKEN)
     ]
     for router in routers:
         app.include_router(router)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.auth import KeyMode
 from stablegate_common.config import load_settings
-from stablegate_common.core.errors import DomainError
+from stablegate_common.core.errors import DomainError, InvalidRequest
 from stablegate_common.db import Database
 from stablegate_common.logging import configure_logging
 from stablegate_common.migrations import upgrade
@@ -57,7 +57,75 @@ def _parser() -> argparse.ArgumentParser:
     tolerance.add_argument("--merchant", required=True, help="the merchant id (mer_…)")
     tolerance.add_argument("--percent", default="0", help='percent of the amount due ("0.5")')
     tolerance.add_argument("--amount", default="0", help='token units ("0.10")')
+    _outgoing_parser(commands)
     return parser
+
+
+# --- funds out (issue 14): `stablegate-gateway outgoing …` -------------------------------
+
+
+def _outgoing_parser(commands: Any) -> None:
+    outgoing = commands.add_parser(
+        "outgoing", help="funds out: plan sweeps, export signing requests, import signed files"
+    )
+    sub = outgoing.add_subparsers(dest="outgoing_command", required=True)
+    plan = sub.add_parser("plan-sweep", help="plan a sweep now (one batch per network)")
+    plan.add_argument("--network", choices=["ethereum", "bsc", "tron"], default=None)
+    listing = sub.add_parser("list", help="batches, newest first, with their status")
+    listing.add_argument("--limit", type=int, default=20)
+    sub.add_parser("show", help="a batch and its transfers").add_argument("batch_id")
+    export = sub.add_parser("export", help="issue a batch's signing request and write it")
+    export.add_argument("batch_id")
+    export.add_argument("-o", "--output", type=Path, required=True, help="REQUEST.json")
+    sub.add_parser("import", help="accept a signed response (SIGNED.json)").add_argument(
+        "signed_file", type=Path
+    )
+    sub.add_parser("cancel", help="cancel what is not broadcast yet").add_argument("batch_id")
+
+
+def _outgoing(settings: GatewaySettings, args: argparse.Namespace) -> int:
+    import importlib
+
+    from stablegate_gateway.outgoing import repository
+    from stablegate_gateway.outgoing.api import jsonable, present_batch
+
+    by = "cli"
+    what = f"outgoing {args.outgoing_command}"
+
+    async def run(session: AsyncSession, ctx: GatewayContext) -> dict[str, Any]:
+        command = args.outgoing_command
+        if command == "plan-sweep":
+            sweeps = importlib.import_module("stablegate_gateway.outgoing.sweeps")
+            return {"plan": jsonable(await sweeps.plan_sweeps(session, ctx, args.network, by))}
+        if command == "list":
+            batches = await repository.list_batches(session, limit=args.limit)
+            return {
+                "data": [
+                    present_batch(b, await repository.batch_transfers(session, b.id), detail=False)
+                    for b in batches
+                ]
+            }
+        if command == "export":
+            document = await repository.issue_request(session, args.batch_id, by=by)
+            args.output.write_text(document, encoding="utf-8")
+            return {"batch_id": args.batch_id, "written": str(args.output)}
+        if command == "import":
+            try:
+                signed = args.signed_file.read_bytes()
+            except OSError as exc:
+                raise InvalidRequest(f"cannot read {args.signed_file}: {exc.strerror}") from exc
+            batch = await repository.accept_signed(session, signed, by=by)
+        elif command == "cancel":
+            batch = await repository.cancel_batch(session, args.batch_id, by=by)
+        else:  # show
+            batch = await repository.get_batch(session, args.batch_id)
+        transfers = await repository.batch_transfers(session, batch.id)
+        return present_batch(batch, transfers, detail=True)
+
+    return asyncio.run(_run_in_transaction(settings, what, run))
+
+
+# --- end funds out ---
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from stablegate_gateway.app import build_service
 
         return asyncio.run(build_service(settings).run())
+    if args.command == "outgoing":
+        return _outgoing(settings, args)
     if args.command == "set-underpayment-tolerance":
         return asyncio.run(_set_tolerance(settings, args.merchant, args.percent, args.amount))
     return asyncio.run(_create_merchant(settings, args.name, args.mode))

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stablegate_common.config import ServiceSettings
 from stablegate_gateway.outgoing.sweep_config import SweepSettings
+from stablegate_gateway.outgoing.config import OutgoingSettings, check_fee_wallets
 from stablegate_gateway.pricing.config import PricingConfig
 
 # 32+ characters, so the JWT signer accepts it in development; refused in production.
@@ -137,6 +138,17 @@ class GatewaySettings(ServiceSettings):
     # --- sweeps (issue 14, H-plan): thresholds, dust, gas margin, schedule, planner nodes.
     sweeps: SweepSettings = Field(default_factory=SweepSettings)
     # --- end sweeps
+    # --- funds out (issue 14): treasury, fee wallets, ops token (outgoing/config.py) ---
+    outgoing: OutgoingSettings = Field(default_factory=OutgoingSettings)
+
+    @model_validator(mode="after")
+    def _fee_wallets_derive_from_the_xpubs(self) -> Self:
+        check_fee_wallets(
+            self.outgoing, evm_xpub=self.gateway.evm_xpub, tron_xpub=self.gateway.tron_xpub
+        )
+        return self
+
+    # --- end funds out ---
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_development(self) -> Self:

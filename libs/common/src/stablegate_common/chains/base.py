@@ -206,3 +206,59 @@ class BlockLogsSource(Protocol):
         """Transfer logs of `contracts` in exactly these blocks, by block and log index.
         Raises ChainError when the node does not have one of them (it must not answer [])."""
         ...
+
+
+# -- our own transactions, by hash (funds out, DESIGN.md §8) ---------------------------------
+
+
+@dataclass(frozen=True)
+class TxReceipt:
+    """What the chain says of one transaction that is in a block.
+
+    `block_hash` is the block the node says holds it; the caller checks it is the
+    canonical block at `block_number` (a receipt read during a reorg may be stale).
+    `fee_paid_base_units` is the native coin charged: gas used times effective gas price on
+    EVM (wei), the burned TRX on Tron (sun, `fee`: energy and bandwidth burned together).
+    """
+
+    tx_hash: str
+    block_number: int
+    block_hash: str | None  # None on Tron: its receipt carries none (read the block)
+    success: bool
+    fee_paid_base_units: int
+    gas_used: int | None = None  # EVM
+    effective_gas_price: int | None = None  # EVM
+    energy_used: int | None = None  # Tron: energy_usage_total
+    bandwidth_used: int | None = None  # Tron: net_usage
+
+
+class BroadcastRejected(ChainError):
+    """The node refused a signed transaction for good (bad signature, expired, invalid,
+    underpriced): sending the same bytes again will not change it."""
+
+    code = "broadcast_rejected"
+
+
+@runtime_checkable
+class TxReceiptSource(Protocol):
+    """A client that finds transactions by hash: the watcher tracks our own with it."""
+
+    async def tx_receipt(self, tx_hash: str) -> TxReceipt | None:
+        """The receipt, or None while the transaction is in no block."""
+        ...
+
+    async def tx_known(self, tx_hash: str) -> bool:
+        """Whether the node knows the transaction at all (in its pool or in a block)."""
+        ...
+
+
+@runtime_checkable
+class RawTransactionSender(Protocol):
+    """A client that broadcasts signed transactions (the gateway's broadcaster)."""
+
+    async def send_raw_transaction(self, signed_hex: str) -> str:
+        """Send the signed bytes; return the transaction hash. A node that already has
+        the transaction (in its pool, or mined: "already known", "nonce too low",
+        DUP_TRANSACTION_ERROR) counts as sent. BroadcastRejected when refused for good,
+        ChainUnavailable when the node could not be asked."""
+        ...

@@ -18,12 +18,17 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
+from eth_utils.crypto import keccak
+
 from stablegate_common.chains.base import (
     BlockHeader,
     BlockNotFound,
+    BroadcastRejected,
     ChainError,
+    ChainUnavailable,
     TokenTransfer,
     TransferLogs,
+    TxReceipt,
 )
 from stablegate_common.chains.jsonrpc import Call, JsonRpcTransport
 from stablegate_common.core.addresses import canonical_address
@@ -38,6 +43,12 @@ _WORD = re.compile(r"^0x[0-9a-f]{64}$")
 _QUANTITY = re.compile(r"^0x[0-9a-fA-F]{1,64}$")
 BLOOM_BYTES = 256
 _ORDER = attrgetter("block_number", "log_index")
+_SIGNED_HEX = re.compile(r"^(0x)?([0-9a-fA-F]{2})+$")
+# Node answers meaning "this transaction is already in the pool or in a block": geth
+# "already known", "known transaction", anvil "transaction already imported"; a nonce
+# already used (by this transaction, mined, or by another of the same nonce: the watcher
+# tells which) is "nonce too low".
+_ALREADY_SENT_TEXT = ("already known", "known transaction", "already imported", "nonce too low")
 
 
 @dataclass(frozen=True)
@@ -220,6 +231,31 @@ class EvmClient:
             rewards=tuple(tuple(_quantity(v, "reward") for v in block) for block in rewards),
         )
 
+    async def tx_receipt(self, tx_hash: str) -> TxReceipt | None:
+        """`eth_getTransactionReceipt`: None while the transaction is in no block."""
+        result = await self._rpc.call("eth_getTransactionReceipt", [tx_hash])
+        return None if result is None else _receipt(result, tx_hash.lower())
+
+    async def tx_known(self, tx_hash: str) -> bool:
+        """`eth_getTransactionByHash` is not null: in the pool or in a block."""
+        return await self._rpc.call("eth_getTransactionByHash", [tx_hash]) is not None
+
+    async def send_raw_transaction(self, signed_hex: str) -> str:
+        """`eth_sendRawTransaction`; the hash is keccak256 of the signed bytes either way."""
+        if not _SIGNED_HEX.match(signed_hex):
+            raise BroadcastRejected("eth_sendRawTransaction: the signed transaction is not hex")
+        raw = "0x" + signed_hex.removeprefix("0x").lower()
+        tx_hash = "0x" + keccak(bytes.fromhex(raw[2:])).hex()
+        try:
+            await self._rpc.call("eth_sendRawTransaction", [raw])
+        except ChainUnavailable:
+            raise
+        except ChainError as exc:
+            if any(marker in exc.message.lower() for marker in _ALREADY_SENT_TEXT):
+                return tx_hash
+            raise BroadcastRejected(exc.message, rpc_code=exc.rpc_code) from exc
+        return tx_hash
+
     async def close(self) -> None:
         await self._rpc.close()
 
@@ -267,6 +303,26 @@ def _bloom(value: Any, number: int) -> bytes | None:
     if len(bloom) != BLOOM_BYTES:
         raise ChainError(f"block {number}: logsBloom is not 256 bytes of hex: {value!r}")
     return bloom
+
+
+def _receipt(result: Any, tx_hash: str) -> TxReceipt:
+    if not isinstance(result, dict):
+        raise ChainError(f"eth_getTransactionReceipt({tx_hash}): not an object: {result!r:.200}")
+    reported = _hash(result.get("transactionHash"), "receipt.transactionHash")
+    if reported != tx_hash:
+        raise ChainError(f"asked for the receipt of {tx_hash}, the node answered {reported}")
+    status = _quantity(result.get("status"), "receipt.status")
+    gas_used = _quantity(result.get("gasUsed"), "receipt.gasUsed")
+    price = _quantity(result.get("effectiveGasPrice"), "receipt.effectiveGasPrice")
+    return TxReceipt(
+        tx_hash=tx_hash,
+        block_number=_quantity(result.get("blockNumber"), "receipt.blockNumber"),
+        block_hash=_hash(result.get("blockHash"), "receipt.blockHash"),
+        success=status == 1,
+        fee_paid_base_units=gas_used * price,
+        gas_used=gas_used,
+        effective_gas_price=price,
+    )
 
 
 def _log_list(result: Any) -> list[Any]:

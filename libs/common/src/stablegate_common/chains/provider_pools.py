@@ -21,11 +21,13 @@ from stablegate_common.chains.base import (
     ChainUnavailable,
     TokenTransfer,
     TransferLogs,
+    TxReceipt,
 )
 from stablegate_common.chains.endpoints import RpcEndpoint
 from stablegate_common.chains.evm import EvmClient, FeeHistory
 from stablegate_common.chains.pool import PoolPolicy, Provider, ProviderPool
 from stablegate_common.chains.tron import TronClient
+from stablegate_common.chains.tron_decode import TronBlock
 
 
 class EvmProviderPool(ProviderPool[EvmClient]):
@@ -98,6 +100,17 @@ class EvmProviderPool(ProviderPool[EvmClient]):
             block, lambda c: c.token_balances(queries, block), "token_balances"
         )
 
+    async def tx_receipt(self, tx_hash: str) -> TxReceipt | None:
+        return await self._any(lambda c: c.tx_receipt(tx_hash), "tx_receipt")
+
+    async def tx_known(self, tx_hash: str) -> bool:
+        return await self._any(lambda c: c.tx_known(tx_hash), "tx_known")
+
+    async def send_raw_transaction(self, signed_hex: str) -> str:
+        # Every provider is tried until one takes it: a refusal may be one node's (a full
+        # pool); when all refuse, the last refusal (BroadcastRejected) is the answer.
+        return await self._any(lambda c: c.send_raw_transaction(signed_hex), "send_raw")
+
 
 class TronProviderPool(ProviderPool[TronClient]):
     """`ChainClient` and `FinalizedHeadSource` over several java-tron HTTP APIs."""
@@ -126,11 +139,29 @@ class TronProviderPool(ProviderPool[TronClient]):
             max(wanted), lambda c: c.finalized_hashes(wanted), "finalized_hashes"
         )
 
+    async def blocks(self, numbers: Sequence[int]) -> list[TronBlock]:
+        """Blocks with their transaction ids (the tracker checks a receipt's block lists it)."""
+        wanted = list(numbers)
+        if not wanted:
+            return []
+        return await self._routed(max(wanted), lambda c: c.blocks(wanted), "blocks")
+
     async def energy_price(self) -> int:
         return await self._any(lambda c: c.energy_price(), "energy_price")
 
     async def bandwidth_price(self) -> int:
         return await self._any(lambda c: c.bandwidth_price(), "bandwidth_price")
+
+    async def tx_receipt(self, tx_hash: str) -> TxReceipt | None:
+        return await self._any(lambda c: c.tx_receipt(tx_hash), "tx_receipt")
+
+    async def tx_known(self, tx_hash: str) -> bool:
+        return await self._any(lambda c: c.tx_known(tx_hash), "tx_known")
+
+    async def send_raw_transaction(self, signed_hex: str) -> str:
+        # Every provider is tried until one takes it: a refusal may be one node's (a full
+        # pool); when all refuse, the last refusal (BroadcastRejected) is the answer.
+        return await self._any(lambda c: c.send_raw_transaction(signed_hex), "send_raw")
 
 
 def evm_pool(

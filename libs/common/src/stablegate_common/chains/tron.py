@@ -26,7 +26,15 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from stablegate_common.chains.base import BlockHeader, BlockNotFound, ChainError, TokenTransfer
+from stablegate_common.chains.base import (
+    BlockHeader,
+    BlockNotFound,
+    BroadcastRejected,
+    ChainError,
+    ChainUnavailable,
+    TokenTransfer,
+    TxReceipt,
+)
 from stablegate_common.chains.tron_decode import (
     TronBlock,
     block_number,
@@ -44,6 +52,9 @@ ZERO_OWNER = "410000000000000000000000000000000000000000"
 # java-tron's cap on one getblockbylimitnext call (endNum - startNum <= 100).
 MAX_BLOCKS_PER_CALL = 100
 _WORD_HEX = 64
+_TX_ID_HEX = 64
+# broadcasthex codes meaning the node already has the transaction: not an error to a retry.
+_ALREADY_SENT_CODES = frozenset({"DUP_TRANSACTION_ERROR"})
 
 
 class TronClient:
@@ -183,6 +194,68 @@ class TronClient:
         """The current price of one bandwidth point (byte) in sun."""
         return await self._current_price("wallet/getbandwidthprices")
 
+    # -- our own transactions ----------------------------------------------------------
+
+    async def tx_receipt(self, tx_hash: str) -> TxReceipt | None:
+        """`gettransactioninfobyid` of the full node: None (`{}`) while in no block. The
+        info carries no block hash: the caller reads the block (and checks it holds the
+        transaction)."""
+        path = "wallet/gettransactioninfobyid"
+        tx_id = _tx_id(tx_hash)
+        info = await self._full.post(path, {"value": tx_id})
+        if info == {} or (isinstance(info, dict) and "blockNumber" not in info):
+            return None
+        if not isinstance(info, dict):
+            raise ChainError(f"{path}: expected an object, got {info!r:.200}")
+        if str(info.get("id", "")).lower() != tx_id:
+            raise ChainError(f"{path}: asked for {tx_id}, the node answered {info.get('id')!r}")
+        receipt = info.get("receipt") or {}
+        if not isinstance(receipt, dict):
+            raise ChainError(f"{path}: receipt is not an object: {receipt!r:.200}")
+        # System contracts (TRX transfer, stake, delegation) have no receipt result; a
+        # contract call's is SUCCESS or the reason it failed (REVERT, OUT_OF_ENERGY, …).
+        outcome = receipt.get("result", "SUCCESS")
+        return TxReceipt(
+            tx_hash=tx_id,
+            block_number=integer(info["blockNumber"], f"{path}: blockNumber"),
+            block_hash=None,
+            success=info.get("result") != "FAILED" and outcome in ("SUCCESS", "DEFAULT"),
+            fee_paid_base_units=integer(info.get("fee", 0), f"{path}: fee"),
+            energy_used=integer(receipt.get("energy_usage_total", 0), f"{path}: energy"),
+            bandwidth_used=integer(receipt.get("net_usage", 0), f"{path}: net_usage"),
+        )
+
+    async def tx_known(self, tx_hash: str) -> bool:
+        """`gettransactionbyid` is not `{}`: the node has the transaction (pool or block)."""
+        answer = await self._full.post("wallet/gettransactionbyid", {"value": _tx_id(tx_hash)})
+        return answer != {} and answer is not None
+
+    async def send_raw_transaction(self, signed_hex: str) -> str:
+        """`/wallet/broadcasthex` of a serialized, signed `protocol.Transaction`; returns
+        the txID the node computed. DUP_TRANSACTION_ERROR (already pooled or mined) is sent."""
+        path = "wallet/broadcasthex"
+        given = signed_hex.removeprefix("0x")
+        try:
+            bytes.fromhex(given)
+        except ValueError as exc:
+            raise BroadcastRejected(f"{path}: the signed transaction is not hex") from exc
+        try:
+            answer = await self._full.post(path, {"transaction": given})
+        except ChainError as exc:
+            if type(exc) is ChainError:  # an {"Error": …}: the node cannot read it
+                raise BroadcastRejected(exc.message) from exc
+            raise
+        if not isinstance(answer, dict):
+            raise ChainError(f"{path}: expected an object, got {answer!r:.200}")
+        tx_id = str(answer.get("txid", "")).lower()
+        code = str(answer.get("code", ""))
+        if answer.get("result") is True or code in _ALREADY_SENT_CODES:
+            return _tx_id(tx_id)
+        message = _message(answer.get("message"))
+        if code == "SERVER_BUSY":
+            raise ChainUnavailable(f"{path}: {code} {message}")
+        raise BroadcastRejected(f"{path}: {code or 'refused'}: {message}")
+
     async def close(self) -> None:
         await self._full.close()
         if self._solid is not self._full:
@@ -237,6 +310,13 @@ def _message(value: Any) -> str:
         return bytes.fromhex(text).decode("utf-8")
     except ValueError:
         return text
+
+
+def _tx_id(value: str) -> str:
+    text = value.lower().removeprefix("0x")
+    if len(text) != _TX_ID_HEX or any(c not in "0123456789abcdef" for c in text):
+        raise ChainError(f"not a Tron transaction id: {value!r}")
+    return text
 
 
 def _checked(block: TronBlock, first: int, last: int) -> TronBlock:

@@ -1,14 +1,16 @@
 """Alembic operations that create the watcher tables in a watcher service's schema.
 
 Each watcher's first migration calls `create_bus_tables()` and `create_watcher_tables()`
-in `upgrade()` (and the drops in `downgrade()`); its second, `add_chain_identity()`. After
-both, the shapes match `watcher.models` (a test compares them).
+in `upgrade()` (and the drops in `downgrade()`); its second, `add_chain_identity()`; its
+third, `create_tracked_transactions()`. After them, the shapes match `watcher.models` (a
+test compares them).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 from stablegate_common.watcher.models import ADDRESS_LENGTH, HASH_LENGTH
 
@@ -114,6 +116,41 @@ def add_chain_identity() -> None:
 def drop_chain_identity() -> None:
     op.drop_column("scan_cursor", "genesis_hash")
     op.drop_column("scan_cursor", "chain_id")
+
+
+def create_tracked_transactions() -> None:
+    """The gateway's outgoing transactions followed by hash (w0003/b0003/t0003)."""
+    op.create_table(
+        "tracked_transactions",
+        sa.Column("network", sa.String(32), nullable=False),
+        sa.Column("tx_hash", sa.String(HASH_LENGTH), nullable=False),
+        sa.Column("transfer_id", sa.String(40), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("block_number", sa.BigInteger(), nullable=True),
+        sa.Column("block_hash", sa.String(HASH_LENGTH), nullable=True),
+        sa.Column("facts", JSONB(), nullable=True),
+        sa.Column("expiration_ms", sa.BigInteger(), nullable=True),
+        sa.Column("gateway_sequence", sa.Integer(), nullable=False),
+        sa.Column("sequence", sa.Integer(), nullable=False),
+        sa.Column("not_found_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("added_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
+        sa.PrimaryKeyConstraint("network", "tx_hash", name="pk_tracked_transactions"),
+        sa.CheckConstraint(
+            "status IN ('tracking', 'mined', 'confirmed', 'final', 'stopped')",
+            name="ck_tracked_transactions_status",
+        ),
+    )
+    op.create_index(
+        "ix_tracked_transactions_active",
+        "tracked_transactions",
+        ["network"],
+        postgresql_where=sa.text("status IN ('tracking', 'mined', 'confirmed')"),
+    )
+
+
+def drop_tracked_transactions() -> None:
+    op.drop_table("tracked_transactions")
 
 
 def drop_watcher_tables() -> None:

@@ -8,6 +8,8 @@
   before the address was announced have been searched for it.
 - `observed_transfers`: every Transfer of a registered token to a watched address, with
   its status and the sequence of the last event published about it.
+- `tracked_transactions`: the gateway's own outgoing transactions of this network, by
+  hash, from their first broadcast until final (`txtrack.py`).
 
 `migrations.create_watcher_tables()` creates the same shapes (a test compares them).
 """
@@ -29,6 +31,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stablegate_common.db import Base, BaseUnits
@@ -122,4 +125,53 @@ class ObservedTransfer(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-WATCHER_MODELS: tuple[type[Base], ...] = (ScanCursor, BlockHash, WatchedAddress, ObservedTransfer)
+TrackStatus = Literal["tracking", "mined", "confirmed", "final", "stopped"]
+ACTIVE_TRACK_STATUSES = ("tracking", "mined", "confirmed")
+
+
+class TrackedTransaction(Base):
+    """One outgoing transaction of the gateway, followed by hash.
+
+    `tracking`: in no canonical block (yet, or again after a reorg); `mined`: in block
+    `block_number`/`block_hash`; `confirmed`: as deep as the network requires, still
+    watched for a reorg; `final`: past the reorg window (or finalized), no longer read;
+    `stopped`: the gateway gave it up (canceled, replaced, expired).
+    """
+
+    __tablename__ = "tracked_transactions"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('tracking', 'mined', 'confirmed', 'final', 'stopped')", name="status"
+        ),
+        Index(
+            "ix_tracked_transactions_active",
+            "network",
+            postgresql_where=text("status IN ('tracking', 'mined', 'confirmed')"),
+        ),
+    )
+
+    network: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    transfer_id: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    block_hash: Mapped[str | None] = mapped_column(String(HASH_LENGTH))
+    # The chain.tx.* fields of the block it is in: a reorg event repeats them.
+    facts: Mapped[dict[str, object] | None] = mapped_column(JSONB)
+    expiration_ms: Mapped[int | None] = mapped_column(BigInteger)  # Tron
+    # Sequence of the newest outgoing.transfer.updated applied (older ones are ignored).
+    gateway_sequence: Mapped[int] = mapped_column(Integer)
+    # Sequence of the last chain.tx.* event published about it (subject network:tx_hash).
+    sequence: Mapped[int] = mapped_column(Integer)
+    not_found_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+WATCHER_MODELS: tuple[type[Base], ...] = (
+    ScanCursor,
+    BlockHash,
+    WatchedAddress,
+    ObservedTransfer,
+    TrackedTransaction,
+)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,13 +32,21 @@ log = logging.getLogger(__name__)
 _TRANSIENT = (ChainError, SQLAlchemyError, OSError, TimeoutError, CursorMoved)
 
 
+class Tracker(Protocol):
+    """Work done by the scanner lock's holder after its scans (`txtrack.OutgoingTxTracker`)."""
+
+    async def tick(self) -> int: ...
+
+
 class WatcherNotReady(Exception):
     """Raised by the readiness check; the message says why."""
 
 
 class ScannerLoop:
-    def __init__(self, engine: WatcherEngine) -> None:
+    def __init__(self, engine: WatcherEngine, trackers: Sequence[Tracker] = ()) -> None:
         self.engine = engine
+        self.trackers = tuple(trackers)
+        self._next_track = 0.0
         self.config = engine.config
         self.name = engine.name
         self.verified = False
@@ -101,10 +111,26 @@ class ScannerLoop:
                 await sleep_or_stop(stop, self._backoff())
                 continue
             self._succeeded()
+            await self._track()
             if behind:
                 await asyncio.sleep(0)  # let the HTTP server and consumers run
             else:
                 await sleep_or_stop(stop, self.config.poll_interval_seconds)
+
+    async def _track(self) -> None:
+        """Run the trackers at most once per poll interval (also while catching up); their
+        failures are logged and retried next time, never held against the scan."""
+        if not self.trackers or time.monotonic() < self._next_track:
+            return
+        self._next_track = time.monotonic() + self.config.poll_interval_seconds
+        for tracker in self.trackers:
+            try:
+                await tracker.tick()
+            except _TRANSIENT as exc:
+                log.warning(
+                    "tracking outgoing transactions failed, retrying",
+                    extra={"network": self.name, "error": f"{type(exc).__name__}: {exc}"[:300]},
+                )
 
     def _step_down(self) -> None:
         if self.is_leader:

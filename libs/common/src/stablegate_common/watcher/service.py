@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from stablegate_common import migrations
 from stablegate_common.bus import OUTBOX_WRITTEN, Bus, OutboxRelay, idempotent
-from stablegate_common.chains import ChainClient
+from stablegate_common.chains import ChainClient, TxReceiptSource
 from stablegate_common.config import ConfigurationError, load_settings
 from stablegate_common.core.errors import UnknownNetwork
 from stablegate_common.db import Database
@@ -29,6 +29,7 @@ from stablegate_common.http.health import Health
 from stablegate_common.lifecycle import ServiceRunner
 from stablegate_common.logging import configure_logging
 from stablegate_common.metrics import service_info
+from stablegate_common.watcher import txtrack
 from stablegate_common.watcher.config import WatcherServiceSettings, WatcherSettings
 from stablegate_common.watcher.engine import WatcherEngine
 from stablegate_common.watcher.identity import ResetSummary, reset_chain_state
@@ -87,7 +88,17 @@ def build_service(spec: WatcherSpec, settings: WatcherServiceSettings) -> Watche
     engine = WatcherEngine(
         db, client, network, config, producer=spec.service, reset_command=spec.command
     )
-    loop = ScannerLoop(engine)
+    # Funds out: the gateway's own transactions, followed by hash after each scan.
+    tracker = None
+    if isinstance(client, TxReceiptSource):
+        tracker = txtrack.OutgoingTxTracker(
+            db,
+            client,
+            network.name,
+            txtrack.TrackerConfig(config.confirmations, config.reorg_window),
+            producer=spec.service,
+        )
+    loop = ScannerLoop(engine, trackers=[tracker] if tracker else [])
 
     health = Health()
     health.add_check("database", db.ping)
@@ -105,6 +116,13 @@ def build_service(spec: WatcherSpec, settings: WatcherServiceSettings) -> Watche
     async def start_bus() -> None:
         await bus.connect()
         await bus.consume(CONSUMER, ROUTING_KEYS, idempotent(db, CONSUMER, consumer.handle))
+        if tracker is not None:
+            tracked = txtrack.TrackedTxConsumer(network.name)
+            await bus.consume(
+                txtrack.CONSUMER,
+                txtrack.ROUTING_KEYS,
+                idempotent(db, txtrack.CONSUMER, tracked.handle),
+            )
 
     runner.on_start(start_bus)
     runner.add_loop("outbox-relay", relay.run)

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from eth_utils.address import to_checksum_address
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.bus import add_to_outbox
+from stablegate_common.core.addresses import canonical_address
 from stablegate_common.core.errors import Conflict, InvalidRequest, InvalidState, NotFound
 from stablegate_common.core.ids import new_id
 from stablegate_common.events import make_event
@@ -33,6 +36,7 @@ from stablegate_gateway.outgoing.plans import PlannedTransfer, PlanSummary
 from stablegate_gateway.outgoing.states import (
     IN_FLIGHT,
     TERMINAL,
+    InvalidOutgoingTransition,
     OutgoingEvent,
     OutgoingState,
     transition,
@@ -48,6 +52,7 @@ PRODUCER = "gateway"
 BATCH_KINDS = frozenset({"sweep", "refund", "payout", "replacement"})
 NETWORKS = frozenset({"ethereum", "bsc", "tron"})
 MAX_TRANSFERS = 1000  # the signer's limit per request
+_LOWER_EVM = re.compile(r"0x[0-9a-f]{40}")
 
 BatchStatus = Literal[
     "planned", "awaiting_signature", "signed", "broadcasting", "completed", "failed", "canceled"
@@ -132,8 +137,11 @@ async def create_batch(
         request = documents.build_request(batch_id, transactions)
     except SignerError as exc:
         key = _key_of(exc.transaction, planned, ids)
+        where = ", ".join(
+            part for part in (key and f"transfer {key}", exc.field and f"field {exc.field}") if part
+        )
         raise InvalidPlan(
-            f"transfer {key}: {exc.message}" if key else exc.message, param=exc.field
+            f"{where}: {exc.message}" if where else exc.message, param=exc.field
         ) from exc
     batch = OutgoingBatch(
         id=batch_id,
@@ -192,6 +200,25 @@ def _key_of(tx_id: str | None, planned: Sequence[PlannedTransfer], ids: dict[str
     return by_id.get(tx_id, tx_id)
 
 
+def _document_address(network: str, address: str | None) -> str | None:
+    """The request writes EVM addresses EIP-55 checksummed; the gateway's canonical form is
+    lower case. A mixed-case address must already be a valid checksum (a typo is refused)."""
+    if address is None or network == "tron" or not _LOWER_EVM.fullmatch(address):
+        return address
+    return to_checksum_address(address)
+
+
+def _stored_address(network: str, address: str | None) -> str | None:
+    return None if address is None else _canonical(network, address)
+
+
+def _canonical(network: str, address: str) -> str:
+    try:
+        return canonical_address("tron" if network == "tron" else "evm", address)
+    except ValueError as exc:
+        raise InvalidPlan(str(exc)) from exc
+
+
 def _required(plan: PlannedTransfer, name: str) -> int:
     value = getattr(plan, name)
     if value is None or isinstance(value, bool) or not isinstance(value, int):
@@ -209,14 +236,20 @@ def _transaction(plan: PlannedTransfer, ids: dict[str, str]) -> dict[str, Any]:
         "id": ids[plan.key],
         "purpose": plan.purpose,
         "network": plan.network,
-        "source": {"address": plan.source_address, "path": plan.source_path},
+        "source": {
+            "address": _document_address(plan.network, plan.source_address),
+            "path": plan.source_path,
+        },
         "destination": None
         if plan.destination_address is None
-        else {"address": plan.destination_address, "path": plan.destination_path},
+        else {
+            "address": _document_address(plan.network, plan.destination_address),
+            "path": plan.destination_path,
+        },
         "asset": {
             "symbol": plan.asset,
             "decimals": str(plan.decimals),
-            "contract": plan.token_contract,
+            "contract": _document_address(plan.network, plan.token_contract),
         },
         "amount": {
             "base_units": str(plan.amount_base_units),
@@ -263,12 +296,12 @@ def _transfer(
         state=OutgoingState.PLANNED.value,
         network=plan.network,
         chain_id=plan.chain_id if evm else None,
-        source_address=plan.source_address,
+        source_address=_canonical(plan.network, plan.source_address),
         source_path=plan.source_path,
-        destination_address=plan.destination_address,
+        destination_address=_stored_address(plan.network, plan.destination_address),
         destination_path=plan.destination_path,
         asset=plan.asset,
-        token_contract=plan.token_contract,
+        token_contract=_stored_address(plan.network, plan.token_contract),
         decimals=plan.decimals,
         amount_base_units=plan.amount_base_units,
         depends_on=ids[plan.depends_on] if plan.depends_on is not None else None,
@@ -349,7 +382,9 @@ async def list_batches(
     """Newest first; `starting_after` is the last batch id of the previous page."""
     query = select(OutgoingBatch).order_by(OutgoingBatch.created_at.desc(), OutgoingBatch.id.desc())
     if starting_after is not None:
-        cursor = await get_batch(session, starting_after)
+        cursor = await session.get(OutgoingBatch, starting_after)
+        if cursor is None:
+            raise NotFound(f"No such outgoing batch: {starting_after!r}", param="starting_after")
         query = query.where(
             tuple_(OutgoingBatch.created_at, OutgoingBatch.id)
             < tuple_(cursor.created_at, cursor.id)
@@ -621,6 +656,10 @@ async def apply_event(
         raise TypeError("apply_event: SIGNATURE_ACCEPTED needs tx_hash and signed_hex")
     previous = OutgoingState(transfer.state)
     state = transition(previous, event) if event is not None else previous
+    if event is OutgoingEvent.REORGED_OUT and transfer.first_broadcast_at is None:
+        # `transition` lets `failed` take a reorg (a revert that was mined); one that failed
+        # unsent (a Tron request that expired unsigned) was never in a block to leave.
+        raise InvalidOutgoingTransition(previous, event)
     now = datetime.now(UTC)
     changes: dict[str, Any] = {}
     if event is OutgoingEvent.REORGED_OUT:

@@ -1,0 +1,26 @@
+"""The gateway's outgoing transactions, tracked by hash (funds out).
+
+Revision ID: t0003
+Revises: t0002
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+from stablegate_common.watcher.migrations import (
+    create_tracked_transactions,
+    drop_tracked_transactions,
+)
+
+revision = "t0003"
+down_revision = "t0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_tracked_transactions()
+
+
+def downgrade() -> None:
+    drop_tracked_transactions()

@@ -1,0 +1,134 @@
+"""The outgoing-transfer state machine: every (state, event) pair against a table written
+out here by hand, properties over random event sequences, and the derived batch status."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stablegate_gateway.outgoing.repository import batch_status
+from stablegate_gateway.outgoing.states import (
+    IN_FLIGHT,
+    TERMINAL,
+    InvalidOutgoingTransition,
+    OutgoingEvent,
+    OutgoingState,
+    can,
+    transition,
+)
+
+S = OutgoingState
+E = OutgoingEvent
+
+# Every allowed move, spelled out independently of states.py; everything else is refused.
+ALLOWED = {
+    (S.PLANNED, E.REQUEST_ISSUED): S.AWAITING_SIGNATURE,
+    (S.PLANNED, E.CANCELED): S.CANCELED,
+    (S.PLANNED, E.DEPENDENCY_FAILED): S.CANCELED,
+    (S.AWAITING_SIGNATURE, E.SIGNATURE_ACCEPTED): S.SIGNED,
+    (S.AWAITING_SIGNATURE, E.EXPIRED): S.FAILED,
+    (S.AWAITING_SIGNATURE, E.CANCELED): S.CANCELED,
+    (S.AWAITING_SIGNATURE, E.DEPENDENCY_FAILED): S.CANCELED,
+    (S.SIGNED, E.BROADCAST_SENT): S.BROADCAST,
+    (S.SIGNED, E.EXPIRED): S.FAILED,
+    (S.SIGNED, E.CANCELED): S.CANCELED,
+    (S.SIGNED, E.DEPENDENCY_FAILED): S.CANCELED,
+    (S.SIGNED, E.SUPERSEDED): S.REPLACED,
+    (S.BROADCAST, E.BROADCAST_SENT): S.BROADCAST,
+    (S.BROADCAST, E.CONFIRMED): S.CONFIRMED,
+    (S.BROADCAST, E.REVERTED): S.FAILED,
+    (S.BROADCAST, E.EXPIRED): S.FAILED,
+    (S.BROADCAST, E.SUPERSEDED): S.REPLACED,
+    (S.CONFIRMED, E.REORGED_OUT): S.BROADCAST,
+    (S.FAILED, E.REORGED_OUT): S.BROADCAST,
+}
+PAIRS = list(itertools.product(S, E))
+
+
+@pytest.mark.parametrize(("state", "event"), PAIRS, ids=[f"{s}-{e}" for s, e in PAIRS])
+def test_every_pair(state: OutgoingState, event: OutgoingEvent) -> None:
+    expected = ALLOWED.get((state, event))
+    assert can(state, event) == (expected is not None)
+    if expected is None:
+        with pytest.raises(InvalidOutgoingTransition) as info:
+            transition(state, event)
+        assert info.value.state == state
+        assert info.value.event == event
+        assert info.value.code == "invalid_state"
+    else:
+        assert transition(state, event) == expected
+
+
+def _run(events: list[OutgoingEvent]) -> list[OutgoingState]:
+    """The states visited from `planned`, skipping events refused where they come. A reorg
+    is emitted only for a transfer that was broadcast (the caller's precondition, which
+    `repository.apply_event` enforces): `failed` by expiry before sending takes none."""
+    state = S.PLANNED
+    visited = [state]
+    for event in events:
+        if event is E.REORGED_OUT and S.BROADCAST not in visited:
+            continue
+        if can(state, event):
+            state = transition(state, event)
+            visited.append(state)
+    return visited
+
+
+@given(st.lists(st.sampled_from(list(E)), max_size=40))
+def test_a_terminal_state_is_left_only_by_a_reorg(events: list[OutgoingEvent]) -> None:
+    state = S.PLANNED
+    for event in events:
+        if not can(state, event):
+            continue
+        after = transition(state, event)
+        if state in TERMINAL and after != state:
+            assert event is E.REORGED_OUT
+            assert after is S.BROADCAST
+            assert state in (S.CONFIRMED, S.FAILED)
+        state = after
+
+
+@given(st.lists(st.sampled_from(list(E)), max_size=40))
+def test_nothing_is_broadcast_unsigned_and_nothing_comes_back_from_cancel(
+    events: list[OutgoingEvent],
+) -> None:
+    visited = _run(events)
+    for before, after in itertools.pairwise(visited):
+        if after is S.BROADCAST:
+            assert before in (S.SIGNED, S.BROADCAST, S.CONFIRMED, S.FAILED)
+        assert before not in (S.CANCELED, S.REPLACED)  # no way out of these at all
+    if S.BROADCAST in visited:
+        assert S.SIGNED in visited[: visited.index(S.BROADCAST)]
+    # A canceled transfer was never broadcast.
+    if visited[-1] is S.CANCELED:
+        assert S.BROADCAST not in visited
+
+
+def test_in_flight_is_what_may_be_on_the_network() -> None:
+    assert {S.SIGNED, S.BROADCAST} == IN_FLIGHT
+    assert not IN_FLIGHT & TERMINAL
+
+
+@pytest.mark.parametrize(
+    ("states", "status"),
+    [
+        ([S.PLANNED, S.PLANNED], "planned"),
+        ([S.AWAITING_SIGNATURE, S.AWAITING_SIGNATURE], "awaiting_signature"),
+        ([S.SIGNED, S.SIGNED], "signed"),
+        ([S.BROADCAST, S.SIGNED], "broadcasting"),
+        ([S.CONFIRMED, S.SIGNED], "broadcasting"),
+        ([S.CONFIRMED, S.BROADCAST], "broadcasting"),
+        ([S.CONFIRMED, S.CONFIRMED], "completed"),
+        ([S.CONFIRMED, S.REPLACED], "completed"),
+        ([S.FAILED, S.CANCELED], "failed"),
+        ([S.CONFIRMED, S.FAILED], "failed"),
+        ([S.CANCELED, S.CANCELED], "canceled"),
+        ([], "planned"),
+    ],
+)
+def test_batch_status(states: list[OutgoingState], status: str) -> None:
+    assert batch_status(states) == status
+    assert batch_status([s.value for s in states]) == status
