@@ -19,11 +19,12 @@ from stablegate_common.lifecycle import ServiceRunner
 from stablegate_common.metrics import service_info
 from stablegate_dashboard import errors
 from stablegate_dashboard.chain_heads import consumers as chain_heads
-from stablegate_dashboard.gateway_api import GatewayApi
+from stablegate_dashboard.gateway_api import GatewayApi, GatewayOpsApi
 from stablegate_dashboard.intents import api as intents_api
 from stablegate_dashboard.intents import consumers as intents
 from stablegate_dashboard.intents import pages as intent_pages
 from stablegate_dashboard.live import api as live_api
+from stablegate_dashboard.outgoing import pages as outgoing_pages
 from stablegate_dashboard.overview import pages as overview_pages
 from stablegate_dashboard.reconciliation import consumers as reconciliation
 from stablegate_dashboard.reconciliation import pages as reconciliation_pages
@@ -60,6 +61,7 @@ PAGE_ROUTERS = (
     intent_pages.router,
     transfer_pages.router,
     wallet_pages.router,
+    outgoing_pages.router,
     reconciliation_pages.router,
     webhook_pages.router,
     system_pages.router,
@@ -80,6 +82,7 @@ def build_context(
     health: Health,
     *,
     gateway_transport: httpx.AsyncBaseTransport | None = None,
+    ops_transport: httpx.AsyncBaseTransport | None = None,
     probe_transport: httpx.AsyncBaseTransport | None = None,
 ) -> DashboardContext:
     config = settings.dashboard
@@ -100,6 +103,12 @@ def build_context(
             config.gateway_api_key,
             timeout_seconds=config.gateway_timeout_seconds,
             transport=gateway_transport,
+        ),
+        ops=GatewayOpsApi(
+            config.gateway_url,
+            config.gateway_ops_token,
+            timeout_seconds=config.gateway_timeout_seconds,
+            transport=ops_transport,
         ),
         probe=SystemProbe(
             config.service_urls,
@@ -146,5 +155,6 @@ def build_service(settings: DashboardSettings) -> ServiceRunner:
     runner.on_start(start)
     runner.on_shutdown(db.dispose)
     runner.on_shutdown(ctx.gateway.close)
+    runner.on_shutdown(ctx.ops.close)
     runner.on_shutdown(bus.close)  # runs first: in-flight events finish while the DB is up
     return runner

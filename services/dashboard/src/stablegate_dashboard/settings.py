@@ -6,6 +6,10 @@ The gateway's API is scoped to one merchant, so the key is a secret key of the o
 own merchant (or a key made for the dashboard on it): actions reach that merchant's
 intents and webhook deliveries only. Without a key the pages still show everything the
 read models hold; only those actions and the webhook page are unavailable.
+
+The ops token (`DASHBOARD_GATEWAY_OPS_TOKEN`, the gateway's `GATEWAY_OPS_TOKEN`) reaches the
+gateway's ops API: the "Outgoing" page (signing rounds of funds out) reads and acts
+through it. Without it that page says funds out is not configured.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ class DashboardConfig(BaseSettings):
     gateway_url: str = Field("http://127.0.0.1:8000", description="the gateway's base URL")
     gateway_api_key: SecretStr = Field(
         SecretStr(""), description="secret key the dashboard acts with (see module docstring)"
+    )
+    gateway_ops_token: SecretStr = Field(
+        SecretStr(""), description="bearer token of the gateway's ops API (GATEWAY_OPS_TOKEN)"
     )
     gateway_timeout_seconds: float = Field(10.0, gt=0)
     service_urls: dict[str, str] = Field(

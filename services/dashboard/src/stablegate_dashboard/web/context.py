@@ -11,7 +11,7 @@ from stablegate_common.auth import JwtSigner
 from stablegate_common.core.assets import AssetRegistry
 from stablegate_common.db import Database
 from stablegate_common.http.health import Health
-from stablegate_dashboard.gateway_api import GatewayApi
+from stablegate_dashboard.gateway_api import GatewayApi, GatewayOpsApi
 from stablegate_dashboard.settings import DashboardSettings
 from stablegate_dashboard.system.probes import SystemProbe
 from stablegate_dashboard.web.templating import Pages
@@ -25,6 +25,7 @@ class DashboardContext:
     signer: JwtSigner
     pages: Pages
     gateway: GatewayApi
+    ops: GatewayOpsApi
     probe: SystemProbe
     health: Health
 

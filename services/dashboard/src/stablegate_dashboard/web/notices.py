@@ -17,6 +17,13 @@ _CODE = re.compile(r"^[a-z0-9_]{1,64}$")
 NOTICES = {
     "canceled": "The payment intent was canceled.",
     "redelivered": "The webhook delivery was queued again; its result appears below shortly.",
+    "sweep_planned": "A sweep was planned. Check its totals and cost, then download its "
+    "signing request and sign it with stablegate-signer.",
+    "sweep_nothing": "Nothing was planned: no address holds enough to sweep, or a signing "
+    "round is still in flight on the network.",
+    "signed_accepted": "The signed file was accepted: every transaction matched the request. "
+    "They are broadcast in order as their dependencies are mined.",
+    "batch_canceled": "The batch was canceled: none of its transfers not yet broadcast will be.",
 }
 FAILURES = {
     "gateway_not_configured": "DASHBOARD_GATEWAY_API_KEY is not set: the dashboard cannot act.",

@@ -55,6 +55,13 @@ STATUS_TONES = {
     "free": "success",
     "allocated": "primary",
     "cooling": "warning",
+    # outgoing transfers and their batches (signing rounds)
+    "planned": "secondary",
+    "awaiting_signature": "warning",
+    "signed": "info",
+    "broadcast": "info",
+    "broadcasting": "info",
+    "replaced": "light",
     "admin": "primary",
     "viewer": "secondary",
 }
