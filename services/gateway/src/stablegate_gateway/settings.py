@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stablegate_common.config import ServiceSettings
-from stablegate_gateway.outgoing.sweep_config import SweepSettings
 from stablegate_gateway.outgoing.config import OutgoingSettings, check_fee_wallets
+from stablegate_gateway.outgoing.sweep_config import SweepSettings
 from stablegate_gateway.pricing.config import PricingConfig
 
 # 32+ characters, so the JWT signer accepts it in development; refused in production.
