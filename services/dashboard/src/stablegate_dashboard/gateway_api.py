@@ -41,24 +41,26 @@ class GatewayRefused(DomainError):
         self.status = status
 
 
-class GatewayApi:
+class _BearerClient:
+    """One lazily opened httpx client to the gateway, authenticated with a bearer secret."""
+
     def __init__(
         self,
         base_url: str,
-        api_key: SecretStr,
+        secret: SecretStr,
         *,
         timeout_seconds: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._api_key = api_key
+        self._secret = secret
         self._timeout = timeout_seconds
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
     @property
     def configured(self) -> bool:
-        return bool(self._api_key.get_secret_value())
+        return bool(self._secret.get_secret_value())
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -67,7 +69,7 @@ class GatewayApi:
                 timeout=self._timeout,
                 transport=self._transport,
                 headers={
-                    "Authorization": f"Bearer {self._api_key.get_secret_value()}",
+                    "Authorization": f"Bearer {self._secret.get_secret_value()}",
                     "User-Agent": "stablegate-dashboard",
                 },
             )
@@ -78,6 +80,8 @@ class GatewayApi:
         if client is not None:
             await client.aclose()
 
+
+class GatewayApi(_BearerClient):
     async def _call(
         self,
         method: str,
@@ -148,48 +152,12 @@ def _body(response: httpx.Response, path: str) -> dict[str, Any]:
     return body
 
 
-class GatewayOpsApi:
+class GatewayOpsApi(_BearerClient):
     """The gateway's ops API for funds out (`/ops/v1/outgoing/…`, spec-14 "Ops API").
 
     The gateway answers 404 to all of it while its own `GATEWAY_OPS_TOKEN` is unset, so
     a 404 on the list means "funds out is off on the gateway", not "no batches".
     """
-
-    def __init__(
-        self,
-        base_url: str,
-        token: SecretStr,
-        *,
-        timeout_seconds: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._token = token
-        self._timeout = timeout_seconds
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-
-    @property
-    def configured(self) -> bool:
-        return bool(self._token.get_secret_value())
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url,
-                timeout=self._timeout,
-                transport=self._transport,
-                headers={
-                    "Authorization": f"Bearer {self._token.get_secret_value()}",
-                    "User-Agent": "stablegate-dashboard",
-                },
-            )
-        return self._client
-
-    async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
 
     async def _send(
         self,
