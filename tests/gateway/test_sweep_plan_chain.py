@@ -107,10 +107,11 @@ async def test_ethereum_sweep_plan_on_anvil(
     ctx: GatewayContext = await sweep_ctx(anvil.assets_file, sweeps, evm_xpub=xpub)
     merchant = await _merchant(ctx)
     intents = [await create_intent(ctx, merchant, network="ethereum") for _ in range(4)]
-    addresses = [to_checksum_address(i.deposit_address) for i in intents]
+    # Outgoing transfers store EVM addresses lowercase (EIP-55 only in the signing request).
+    addresses = [i.deposit_address.lower() for i in intents]
     await _close_intents(ctx, [i.id for i in intents[:3]])  # the fourth stays open
-    fee_wallet = to_checksum_address(await anvil.new_account(10**20))
-    treasury = to_checksum_address(fresh_address())
+    fee_wallet = (await anvil.new_account(10**20)).lower()
+    treasury = fresh_address().lower()
     await anvil.transfer(anvil.usdt, addresses[0], 500 * USDT)
     await anvil.transfer(anvil.usdc, addresses[0], 40 * USDT)
     await anvil.transfer(anvil.usdt, addresses[1], 120 * USDT)
