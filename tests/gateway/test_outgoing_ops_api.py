@@ -143,3 +143,24 @@ async def test_a_bad_cursor_names_it(api: httpx.AsyncClient) -> None:
     response = await api.get("/ops/v1/outgoing/batches?limit=0", headers=AUTH)
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "limit"
+
+
+@pytest.mark.parametrize("gateway_settings", ON, indirect=True)
+async def test_a_sweep_of_an_unconfigured_network_names_the_setting(
+    api: httpx.AsyncClient, gateway_ctx: GatewayContext
+) -> None:
+    before = await snapshot(gateway_ctx)
+    response = await api.post("/ops/v1/outgoing/sweeps", json={"network": "bsc"}, headers=AUTH)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "GATEWAY_TREASURY_ADDRESS_BSC" in error["message"]
+    assert await snapshot(gateway_ctx) == before
+    # Every network (the schedule's form): the unconfigured ones are passed over.
+    response = await api.post("/ops/v1/outgoing/sweeps", json={"network": None}, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {
+        "object": "list",
+        "data": [],
+        "has_more": False,
+        "url": "/ops/v1/outgoing/sweeps",
+    }

@@ -84,10 +84,9 @@ def _outgoing_parser(commands: Any) -> None:
 
 
 def _outgoing(settings: GatewaySettings, args: argparse.Namespace) -> int:
-    import importlib
-
     from stablegate_gateway.outgoing import repository
-    from stablegate_gateway.outgoing.api import jsonable, present_batch
+    from stablegate_gateway.outgoing.api import present_batch
+    from stablegate_gateway.outgoing.sweeps import plan_sweeps
 
     by = "cli"
     what = f"outgoing {args.outgoing_command}"
@@ -95,8 +94,13 @@ def _outgoing(settings: GatewaySettings, args: argparse.Namespace) -> int:
     async def run(session: AsyncSession, ctx: GatewayContext) -> dict[str, Any]:
         command = args.outgoing_command
         if command == "plan-sweep":
-            sweeps = importlib.import_module("stablegate_gateway.outgoing.sweeps")
-            return {"plan": jsonable(await sweeps.plan_sweeps(session, ctx, args.network, by))}
+            batches = await plan_sweeps(session, ctx, args.network, by)
+            return {
+                "data": [
+                    present_batch(b, await repository.batch_transfers(session, b.id), detail=False)
+                    for b in batches
+                ]
+            }
         if command == "list":
             batches = await repository.list_batches(session, limit=args.limit)
             return {

@@ -4,7 +4,9 @@
 bus)` after the bus, the outbox relay and the gateway's own consumers are set up. This
 adds the `transfer.*` consumer, the webhook delivery worker (woken after every commit,
 like the outbox relay) and the scheduled jobs (intent expiry, address-pool upkeep:
-release of cooled addresses and top-up, housekeeping: idempotency keys and inbox).
+release of cooled addresses and top-up, housekeeping: idempotency keys and inbox, the
+sweep round), and funds out: the `chain.tx.*` consumer, the broadcaster and the re-plan of
+expired Tron sweeps.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from stablegate_gateway.context import SERVICE, GatewayContext
 from stablegate_gateway.housekeeping import housekeeping
 from stablegate_gateway.intents import resolve_api
 from stablegate_gateway.intents.jobs import expire_due_intents
+from stablegate_gateway.outgoing.broadcaster import Broadcaster, build_senders
+from stablegate_gateway.outgoing.consumers import consume_outgoing
+from stablegate_gateway.outgoing.replan import TronReplan
 from stablegate_gateway.outgoing.sweeps import register_sweep_job
 from stablegate_gateway.transfers.consumers import consume_transfers
 from stablegate_gateway.webhooks import api as webhooks_api
@@ -39,6 +44,8 @@ class Payments:
 
     worker: WebhookDeliveryWorker
     scheduler: Scheduler
+    broadcaster: Broadcaster
+    replan: TronReplan
 
 
 def routers() -> Sequence[APIRouter]:
@@ -71,14 +78,37 @@ def register(runner: ServiceRunner, ctx: GatewayContext, bus: Bus) -> Payments:
     worker = WebhookDeliveryWorker(ctx.db, ctx.settings.gateway)
     ctx.db.after_commit(worker.kick, only_if=DELIVERIES_QUEUED)
     scheduler = build_scheduler(ctx)
+    broadcaster = build_broadcaster(ctx)
+    replan = TronReplan(ctx)
 
     async def start() -> None:
         await consume_transfers(ctx, bus)
+        await consume_outgoing(bus, ctx.db, replan.expired)
         scheduler.start()
 
     runner.on_start(start)
     runner.add_loop("webhook-delivery", worker.run)
+    runner.add_loop("outgoing-broadcast", broadcaster.run)
+    runner.add_loop("outgoing-replan", replan.run)
     # Shutdown callbacks run in reverse: these go before the bus and database close.
+    runner.on_shutdown(broadcaster.close)
     runner.on_shutdown(worker.close)
     runner.on_shutdown(scheduler.shutdown)
-    return Payments(worker, scheduler)
+    return Payments(worker, scheduler, broadcaster, replan)
+
+
+def build_broadcaster(ctx: GatewayContext) -> Broadcaster:
+    """Sends signed outgoing transactions (and re-sends the same bytes until mined) to
+    each network's node (GATEWAY_RPC_URL_<NET> / GATEWAY_TRON_API_URL)."""
+    sweeps, outgoing = ctx.settings.sweeps, ctx.settings.outgoing
+    names = ctx.registry.names()
+    return Broadcaster(
+        ctx.db,
+        build_senders(
+            {name: sweeps.node_url(name) for name in names},
+            timeout_seconds=sweeps.chain_timeout_seconds,
+        ),
+        rebroadcast_seconds=outgoing.outgoing_rebroadcast_seconds,
+        stuck_seconds=outgoing.outgoing_stuck_seconds,
+        native_symbols={name: ctx.registry.network(name).native_symbol for name in names},
+    )

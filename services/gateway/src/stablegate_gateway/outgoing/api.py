@@ -9,7 +9,6 @@ gateway's envelope; a refused signed file is 422 `signed_response_rejected`.
 from __future__ import annotations
 
 import hmac
-import importlib
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -23,6 +22,7 @@ from stablegate_gateway.api.dependencies import Context
 from stablegate_gateway.api.errors import error_response
 from stablegate_gateway.outgoing import repository
 from stablegate_gateway.outgoing.models import OutgoingBatch, OutgoingTransfer
+from stablegate_gateway.outgoing.sweeps import plan_sweeps
 
 MAX_SIGNED_BYTES = 4 * 1024 * 1024  # the signer's own document limit
 
@@ -151,26 +151,17 @@ async def get_batch(ctx: Context, _: Operator, batch_id: str) -> JSONResponse:
 
 @router.post("/sweeps")
 async def plan_sweeps_now(ctx: Context, by: Operator, body: SweepRequest) -> JSONResponse:
-    # Imported here: the planner is its own module (and pulls in the chain readers).
-    plan_sweeps = importlib.import_module("stablegate_gateway.outgoing.sweeps").plan_sweeps
+    """Plans a sweep round now (one network, or each configured one): the batches made, an
+    empty list when there is nothing worth sweeping or a round is still unfinished."""
     async with ctx.db.transaction() as session:
-        result = await plan_sweeps(session, ctx, body.network, by)
-    return JSONResponse(jsonable(result))
-
-
-def jsonable(value: Any) -> Any:
-    """What the planner returns, as JSON (batches presented; ints and decimals as text)."""
-    if isinstance(value, OutgoingBatch):
-        return {"object": "outgoing_batch", "id": value.id, "network": value.network}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
-    return str(value)
+        batches = await plan_sweeps(session, ctx, body.network, by)
+        data = [
+            present_batch(b, await repository.batch_transfers(session, b.id), detail=False)
+            for b in batches
+        ]
+    return JSONResponse(
+        {"object": "list", "data": data, "has_more": False, "url": f"{router.prefix}/sweeps"}
+    )
 
 
 @router.post("/batches/{batch_id}/issue")

@@ -70,6 +70,10 @@ class Broadcaster:
         self.native_symbols = dict(native_symbols or {})
         self.idle_seconds = idle_seconds
 
+    async def close(self) -> None:
+        for sender in self.senders.values():
+            await sender.close()
+
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:

@@ -22,7 +22,6 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from bip_utils import Bip44, Bip44Coins
 from prometheus_client import Gauge
@@ -88,16 +87,14 @@ class SweepTargets:
 def targets_from_settings(ctx: GatewayContext, network: str) -> SweepTargets | None:
     """The treasury and fee wallet configured for `network`, None when it has no
     treasury (GATEWAY_TREASURY_ADDRESS_<NET> empty: that network has no sweeps)."""
-    outgoing: Any = getattr(ctx.settings, "outgoing", None)
-    if outgoing is None:
+    outgoing = ctx.settings.outgoing
+    treasury = outgoing.treasury(network)
+    fee_wallet = outgoing.fee_wallet(network)
+    if treasury is None or fee_wallet is None:
         return None
-    treasury = str(getattr(outgoing, f"treasury_address_{network}", "") or "").strip()
-    fee_wallet = str(getattr(outgoing, f"fee_wallet_address_{network}", "") or "").strip()
-    if not treasury or not fee_wallet:
-        return None
-    path = str(getattr(outgoing, f"fee_wallet_path_{network}", ""))
-    expiration = int(getattr(outgoing, "outgoing_tron_expiration_seconds", 3000))
-    return SweepTargets(treasury, fee_wallet, path, expiration)
+    return SweepTargets(
+        treasury, fee_wallet.address, fee_wallet.path, outgoing.outgoing_tron_expiration_seconds
+    )
 
 
 async def plan_sweeps(
