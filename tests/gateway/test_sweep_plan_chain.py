@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,15 @@ from sqlalchemy import update
 
 from devnet.tron import TronDevnet
 from stablegate_common.db import Database
+from stablegate_common.events.contracts import ChainTxNotFound
 from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.intents.models import PaymentIntent
 from stablegate_gateway.outgoing import repository
+from stablegate_gateway.outgoing.config import OutgoingSettings
+from stablegate_gateway.outgoing.consumers import apply_not_found
 from stablegate_gateway.outgoing.models import OutgoingTransfer
 from stablegate_gateway.outgoing.planner import TRX
+from stablegate_gateway.outgoing.replan import TronReplan
 from stablegate_gateway.outgoing.sweep_config import SweepSettings
 from stablegate_gateway.outgoing.sweeps import SWEEP_PENDING, SweepTargets, plan_sweeps
 from stablegate_gateway.settings import GatewaySettings
@@ -36,6 +41,7 @@ from tests.fixtures.anvil import AnvilChain, fresh_address
 from tests.fixtures.gateway import SettingsFactory, migrate
 from tests.fixtures.payments import create_intent
 from tests.fixtures.tron import fresh_tron_account
+from tests.gateway.outgoing_support import make_batch, tron_plan
 
 SEED = Seed("test test test test test test test test test test test junk")
 USDT = 10**6
@@ -50,10 +56,17 @@ async def sweep_ctx(
     opened: list[Database] = []
     migrated = False
 
-    async def make(assets_file: Path, sweeps: SweepSettings, **gateway: Any) -> GatewayContext:
+    async def make(
+        assets_file: Path,
+        sweeps: SweepSettings,
+        outgoing: OutgoingSettings | None = None,
+        **gateway: Any,
+    ) -> GatewayContext:
         nonlocal migrated
         settings: GatewaySettings = gateway_settings_factory(assets_file=assets_file, **gateway)
-        settings = settings.model_copy(update={"sweeps": sweeps})
+        settings = settings.model_copy(
+            update={"sweeps": sweeps, "outgoing": outgoing or OutgoingSettings()}
+        )
         if not migrated:
             await migrate(settings.database)
             migrated = True
@@ -473,3 +486,85 @@ destinations = "own"
         tx_hash = await anvil_bsc.rpc("eth_sendRawTransaction", t.signed_hex)
         assert (await anvil_bsc.receipt(tx_hash))["status"] == "0x1"
     assert await anvil_bsc.balance_of(anvil_bsc.usdt, treasury) == amount
+
+
+async def test_an_expired_tron_sweep_is_planned_again_once_its_round_is_finished(
+    tron_devnet: TronDevnet, tron_assets_file: Path, sweep_ctx: Callable[..., Any]
+) -> None:
+    """The treasury and fee wallet come from the settings (as in production); the sweep's
+    transaction expires unmined, so the funds are still there and a new round takes them."""
+    account = _account()
+    fee_path = f"m/44'/195'/{account}'/1/0"
+    fee_wallet = SEED.address(fee_path, "tron")
+    outgoing = OutgoingSettings(
+        treasury_address_tron=fresh_tron_account().address,
+        fee_wallet_address_tron=fee_wallet,
+        fee_wallet_path_tron=fee_path,
+    )
+    sweeps = SweepSettings(
+        tron_api_url=tron_devnet.url, sweep_min_amount="10", sweep_tron_delegation="never"
+    )
+    ctx: GatewayContext = await sweep_ctx(
+        tron_assets_file, sweeps, outgoing, tron_xpub=SEED.account_xpub(f"m/44'/195'/{account}'")
+    )
+    merchant = await _merchant(ctx)
+    intent = await create_intent(ctx, merchant, network="tron")
+    await _close_intents(ctx, [intent.id])
+    tron_devnet.fund(fee_wallet, trx_sun=10_000 * TRX, mine=False)
+    tron_devnet.fund(intent.deposit_address, tokens={"USDT": 500 * USDT})
+    tron_devnet.mine(25)
+    async with ctx.db.transaction() as session:
+        (batch,) = await plan_sweeps(session, ctx, "tron", "test")
+    transfers = await _transfers(ctx, batch.id)
+    sweep = next(t for t in transfers if t.purpose == "sweep")
+    assert (sweep.source_address, sweep.amount_base_units) == (intent.deposit_address, 500 * USDT)
+    # The signing round itself is tested above; here the top-up went through and the
+    # sweep is out on the network with a hash.
+    async with ctx.db.transaction() as session:
+        await session.execute(
+            update(OutgoingTransfer)
+            .where(OutgoingTransfer.batch_id == batch.id)
+            .values(state="confirmed")
+        )
+        await session.execute(
+            update(OutgoingTransfer)
+            .where(OutgoingTransfer.id == sweep.id)
+            .values(state="broadcast", tx_hash="ab" * 32)
+        )
+
+    replan = TronReplan(ctx)
+    assert sweep.expiration_ms is not None
+    past = datetime.fromtimestamp(sweep.expiration_ms / 1000 + 3, tz=UTC)
+    not_found = ChainTxNotFound(
+        network="tron", tx_hash="ab" * 32, checked_at=past, head_block=99, head_timestamp=past
+    )
+    async with ctx.db.transaction() as session:
+        await apply_not_found(session, not_found, replan.expired)
+    assert replan.wanted == {"tron"}
+    (expired,) = [t for t in await _transfers(ctx, batch.id) if t.id == sweep.id]
+    assert expired.state == "failed"
+    assert "expired unmined" in (expired.failure_reason or "")
+
+    new_ids = await replan.replan("tron")
+    assert new_ids is not None
+    assert len(new_ids) == 1
+    assert replan.wanted == set()
+    again = [t for t in await _transfers(ctx, new_ids[0]) if t.purpose == "sweep"]
+    assert [(t.source_address, t.amount_base_units) for t in again] == [
+        (intent.deposit_address, 500 * USDT)
+    ]
+
+
+async def test_a_replan_waits_while_the_round_is_unfinished(
+    tron_devnet: TronDevnet, tron_assets_file: Path, sweep_ctx: Callable[..., Any]
+) -> None:
+    ctx: GatewayContext = await sweep_ctx(
+        tron_assets_file, SweepSettings(tron_api_url=tron_devnet.url)
+    )
+    batch_id = await make_batch(ctx, tron_plan())
+    replan = TronReplan(ctx)
+    replan.wanted.add("tron")
+    assert await replan.replan("tron") is None
+    assert replan.wanted == {"tron"}
+    async with ctx.db.sessions() as session:
+        assert await repository.unfinished_batch(session, "tron") == batch_id

@@ -7,7 +7,9 @@ from typing import Any
 
 import coincurve
 import pytest
+import rlp
 from eth_account import Account
+from eth_utils import keccak
 
 from stablegate_signer import evm, tron, tron_proto
 from stablegate_signer.documents import SignedResponse, SignedTransaction, TronTransaction
@@ -164,3 +166,29 @@ def test_missing_or_reordered_transactions_are_refused(
         with pytest.raises(VerificationFailed) as info:
             verify_signed(req, signed.model_copy(update={"transactions": wrong}))
         assert info.value.field == "transactions"
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["type-2", "legacy"])
+def test_the_high_s_twin_of_a_valid_signature_is_refused(
+    signed_pair: tuple[Any, SignedResponse], index: int
+) -> None:
+    """(r, n - s) recovers to the same key but nodes refuse it (EIP-2), under another hash."""
+    req, signed = signed_pair
+    raw = bytes.fromhex(signed.transactions[index].signed_hex.removeprefix("0x"))
+    typed = raw[:1] == b"\x02"
+    items = rlp.decode(raw[1:] if typed else raw)
+    s = int.from_bytes(items[-1], "big")
+    items[-1] = (evm.SECP256K1_N - s).to_bytes(32, "big")
+    if typed:
+        items[-3] = b"\x01" if items[-3] in (b"", b"\x00") else b""  # y parity flips
+    else:
+        v = int.from_bytes(items[-3], "big")  # 35 + 2 chain id + parity (EIP-155)
+        flipped = v + 1 if (v - 35) % 2 == 0 else v - 1
+        items[-3] = flipped.to_bytes((flipped.bit_length() + 7) // 8, "big")
+    twin = (b"\x02" if typed else b"") + rlp.encode(items)
+    assert Account.recover_transaction(twin) == Account.recover_transaction(raw)
+    forged = {"signed_hex": "0x" + twin.hex(), "tx_hash": "0x" + keccak(twin).hex()}
+    with pytest.raises(VerificationFailed) as info:
+        verify_signed(req, _replace(signed, index, **forged))
+    assert info.value.field == "signed_hex"
+    assert "EIP-2" in str(info.value)

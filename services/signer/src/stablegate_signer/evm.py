@@ -106,6 +106,19 @@ def _address(item: object) -> str:
     return to_checksum_address(item)
 
 
+# secp256k1's group order. A signature (r, s) also verifies as (r, n - s): EIP-2 makes nodes
+# refuse the high-s twin, and its hash differs, so a file carrying it would be accepted here,
+# refused on broadcast, and the honest bytes refused as another hash. Only low s is taken.
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def _check_canonical(r: int, s: int) -> None:
+    if not 0 < r < SECP256K1_N:
+        raise ValueError("r: out of range")
+    if not 0 < s <= SECP256K1_N // 2:
+        raise ValueError("s: not in the lower half of the curve order (EIP-2)")
+
+
 def decode_signed(raw: bytes) -> DecodedEvm:
     """Decode a signed type-2 or legacy EIP-155 transaction; raises ValueError otherwise."""
     try:
@@ -151,6 +164,7 @@ def decode_signed(raw: bytes) -> DecodedEvm:
             )
         else:
             raise ValueError("neither a type-2 nor a legacy transaction")
+        _check_canonical(_int(items[-2], "r"), _int(items[-1], "s"))
         sender = Account.recover_transaction(raw)
     except rlp.exceptions.DecodingError as exc:
         raise ValueError(f"not valid RLP: {exc}") from exc

@@ -35,7 +35,7 @@ from stablegate_common.db import Database
 from stablegate_common.lifecycle import sleep_or_stop
 from stablegate_gateway.outgoing import metrics, repository
 from stablegate_gateway.outgoing.consumers import plan_stuck_replacements
-from stablegate_gateway.outgoing.metrics import BROADCASTS
+from stablegate_gateway.outgoing.metrics import BROADCASTS, LOOP_CRASHES
 from stablegate_gateway.outgoing.models import OutgoingTransfer
 from stablegate_gateway.outgoing.states import OutgoingEvent, OutgoingState
 
@@ -81,6 +81,9 @@ class Broadcaster:
                 await metrics.refresh(self.db)
             except (ChainError, SQLAlchemyError, OSError, TimeoutError) as exc:
                 log.warning("broadcast round failed, retrying", extra={"error": repr(exc)})
+            except Exception:  # a bug here must not stop the merchant API in this process
+                LOOP_CRASHES.labels("broadcast").inc()
+                log.exception("broadcast round crashed, retrying")
             await sleep_or_stop(stop, self.idle_seconds)
 
     async def round(self, *, now: datetime | None = None) -> int | None:

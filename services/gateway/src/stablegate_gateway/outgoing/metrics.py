@@ -37,6 +37,11 @@ BROADCASTS = Counter(
     "Sends of signed outgoing transfers (result: sent | error)",
     ["network", "result"],
 )
+LOOP_CRASHES = Counter(
+    "stablegate_outgoing_loop_crashes_total",
+    "Unexpected errors in the broadcaster or re-plan loop (logged with a traceback; retried)",
+    ["loop"],
+)
 
 
 def count_fees(network: str, *, fee: int | None, gas: int | None, energy: int | None) -> None:

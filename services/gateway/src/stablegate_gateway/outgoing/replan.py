@@ -22,7 +22,9 @@ from stablegate_common.chains.base import ChainError
 from stablegate_common.lifecycle import sleep_or_stop
 from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.outgoing import repository
+from stablegate_gateway.outgoing.metrics import LOOP_CRASHES
 from stablegate_gateway.outgoing.models import OutgoingTransfer
+from stablegate_gateway.outgoing.repository import SigningRoundInFlight
 from stablegate_gateway.outgoing.sweeps import SweepsNotConfigured, plan_sweeps
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,11 @@ class TronReplan:
                     await self.replan(network)
                 except (ChainError, SQLAlchemyError, OSError, TimeoutError) as exc:
                     log.warning("re-plan failed, retrying", extra={"error": repr(exc)})
+                except SigningRoundInFlight:
+                    pass  # an operator planned the network meanwhile: not yet
+                except Exception:  # a bug here must not stop the merchant API
+                    LOOP_CRASHES.labels("replan").inc()
+                    log.exception("re-plan crashed, retrying")
             await sleep_or_stop(stop, self.poll_seconds)
 
     async def replan(self, network: str) -> list[str] | None:
