@@ -3,9 +3,11 @@ assets overlay loads into the registry, and the CLI starts, reports and stops cl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -146,3 +148,15 @@ def test_cli_start_status_pay_stop(tmp_path: Path) -> None:
     assert _cli("status", *common).returncode == 3
     assert not (tmp_path / "assets.json").exists()
     assert not (tmp_path / "ethereum.pid").exists()
+
+
+async def test_a_revert_leaves_the_chain_clock_on_the_wall_clock(anvil: AnvilChain) -> None:
+    """anvil's evm_revert rewinds its clock to the snapshot's block; the fixture puts it
+    back, or every isolated test would leave later blocks stamped in the past."""
+    snapshot_id = await anvil.snapshot()
+    await asyncio.sleep(3)
+    await anvil.mine(1)
+    await anvil.revert(snapshot_id)
+    await anvil.mine(1)
+    block = await anvil.rpc("eth_getBlockByNumber", "latest", False)
+    assert int(block["timestamp"], 16) >= int(time.time()) - 1
