@@ -150,13 +150,19 @@ def test_cli_start_status_pay_stop(tmp_path: Path) -> None:
     assert not (tmp_path / "ethereum.pid").exists()
 
 
-async def test_a_revert_leaves_the_chain_clock_on_the_wall_clock(anvil: AnvilChain) -> None:
+async def test_a_revert_or_a_reorg_leaves_the_chain_clock_on_the_wall_clock(anvil: AnvilChain) -> None:
     """anvil's evm_revert rewinds its clock to the snapshot's block; the fixture puts it
     back, or every isolated test would leave later blocks stamped in the past."""
     snapshot_id = await anvil.snapshot()
     await asyncio.sleep(3)
     await anvil.mine(1)
     await anvil.revert(snapshot_id)
+    await anvil.mine(1)
+    block = await anvil.rpc("eth_getBlockByNumber", "latest", False)
+    assert int(block["timestamp"], 16) >= int(time.time()) - 1
+    await anvil.mine(2)
+    await asyncio.sleep(3)
+    await anvil.reorg(2)  # anvil_reorg rewinds it as well
     await anvil.mine(1)
     block = await anvil.rpc("eth_getBlockByNumber", "latest", False)
     assert int(block["timestamp"], 16) >= int(time.time()) - 1
