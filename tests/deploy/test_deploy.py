@@ -146,6 +146,70 @@ def test_every_service_has_an_image_a_compose_entry_and_manifests() -> None:
         assert {"Deployment", "Service", "PodDisruptionBudget", "Job"} <= set(kinds), service
 
 
+def _secret_template(name: str) -> dict[str, str]:
+    docs = yaml.safe_load_all((DEPLOY / "k8s" / "secrets.template.yaml").read_text())
+    found = [d for d in docs if d["metadata"]["name"] == name]
+    assert found, f"secrets.template.yaml has no Secret {name}"
+    data: dict[str, str] = found[0]["stringData"]
+    return data
+
+
+def _container_env(manifest: str) -> dict[str, dict[str, object]]:
+    docs = yaml.safe_load_all((DEPLOY / "k8s" / "base" / manifest).read_text())
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    return {e["name"]: e for e in env}
+
+
+def test_every_funds_out_setting_is_wired_in_compose_and_kubernetes() -> None:
+    """Each funds-out setting the code reads is in the base ConfigMap, or (node URLs,
+    which may carry API keys) the gateway's Secret; the ops token reaches the gateway
+    and the dashboard from one Secret key in Kubernetes and one anchor in Compose."""
+    from stablegate_gateway.outgoing.config import OutgoingSettings
+    from stablegate_gateway.outgoing.sweep_config import SweepSettings
+
+    names = {
+        f"GATEWAY_{field.upper()}"
+        for cls in (OutgoingSettings, SweepSettings)
+        for field in cls.model_fields
+    }
+    assert "GATEWAY_TREASURY_ADDRESS_TRON" in names
+    assert "GATEWAY_SWEEP_GAS_MARGIN" in names
+    base = yaml.safe_load((DEPLOY / "k8s" / "base" / "kustomization.yaml").read_text())
+    config = dict(line.split("=", 1) for g in base["configMapGenerator"] for line in g["literals"])
+    node_urls = {n for n in names if "_URL" in n}
+    assert node_urls == {
+        "GATEWAY_RPC_URL_ETHEREUM",
+        "GATEWAY_RPC_URL_BSC",
+        "GATEWAY_TRON_API_URL",
+        "GATEWAY_TRON_SOLIDITY_URL",
+    }
+    wired = set(config) | set(_secret_template("stablegate-gateway")) | {"GATEWAY_OPS_TOKEN"}
+    assert not names - wired, f"not in the ConfigMap or the Secret: {names - wired}"
+    assert not node_urls & set(config), "node URLs may carry API keys: Secret, not ConfigMap"
+    assert "RECONCILER_IN_FLIGHT_GRACE_SECONDS" in config
+    # Empty by default: no network is swept until the operator names its treasury.
+    for network in ("ETHEREUM", "BSC", "TRON"):
+        assert config[f"GATEWAY_TREASURY_ADDRESS_{network}"] == ""
+    OutgoingSettings.model_validate(
+        {k.removeprefix("GATEWAY_").lower(): v for k, v in config.items() if k in names}
+    )
+
+    ops_ref = {"name": "stablegate-ops", "key": "token", "optional": True}
+    gateway = _container_env("gateway.yaml")["GATEWAY_OPS_TOKEN"]
+    dashboard = _container_env("dashboard.yaml")["DASHBOARD_GATEWAY_OPS_TOKEN"]
+    assert gateway["valueFrom"] == dashboard["valueFrom"] == {"secretKeyRef": ops_ref}
+    assert "token" in _secret_template("stablegate-ops")
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "GATEWAY_OPS_TOKEN: *ops-token" in text
+    assert "DASHBOARD_GATEWAY_OPS_TOKEN: *ops-token" in text
+    compose = yaml.safe_load(text)["services"]
+    token = compose["gateway"]["environment"]["GATEWAY_OPS_TOKEN"]
+    assert compose["dashboard"]["environment"]["DASHBOARD_GATEWAY_OPS_TOKEN"] == token
+    OutgoingSettings(ops_token=token)  # long enough for the gateway to accept it
+
+
 def test_dockerfiles_copy_every_workspace_member_and_only_existing_paths() -> None:
     members = {f"{p.relative_to(ROOT)}" for p in ROOT.glob("services/*/pyproject.toml")}
     members.add("libs/common/pyproject.toml")
