@@ -12,7 +12,7 @@ import sys
 
 from bench.common import RESULTS_DIR, log
 
-BENCHMARKS = ("intent_creation", "detection_scan", "detection_latency", "pipeline")
+BENCHMARKS = ("intent_creation", "detection_scan", "detection_latency", "pipeline", "sweep")
 
 
 def main() -> int:
