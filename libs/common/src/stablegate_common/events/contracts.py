@@ -198,6 +198,9 @@ OutgoingState = Literal[
     "failed",
     "canceled",
     "replaced",
+    # Canceled after its request was issued: never broadcast by the gateway, still watched
+    # (signed bytes may exist) until it cannot be mined; then `canceled`, or booked.
+    "canceling",
 ]
 
 
