@@ -288,7 +288,25 @@ class Broadcaster:
         return due
 
     async def send(self, transfer_id: str) -> bool:
-        """Record BROADCAST_SENT and commit, then send; True when the node took it."""
+        """Record BROADCAST_SENT and commit, then send; True when the node took it.
+
+        First, an EVM transfer whose nonce the chain has used (by a transaction the node
+        does not know as ours) is not sent: the node would answer "nonce too low", which
+        the client takes for "already sent" (`_nonce_lost`)."""
+        async with self.db.sessions() as session:
+            found = await session.get(OutgoingTransfer, transfer_id)
+        if found is not None and found.nonce is not None and found.tx_hash is not None:
+            lost = await self._nonce_lost(
+                transfer_id, found.network, found.source_address, found.nonce, found.tx_hash
+            )
+            if lost is not None:
+                BROADCASTS.labels(found.network, "error").inc()
+                await self._record(transfer_id, lost)
+                log.warning(
+                    "broadcast skipped: the nonce is used",
+                    extra={"transfer_id": transfer_id, "error": lost},
+                )
+                return False
         async with self.db.transaction() as session:
             transfer = await repository.lock_transfer(session, transfer_id)
             if transfer.state not in (OutgoingState.SIGNED, OutgoingState.BROADCAST):
@@ -296,7 +314,6 @@ class Broadcaster:
             await repository.apply_event(session, transfer, OutgoingEvent.BROADCAST_SENT)
             network, signed_hex = transfer.network, transfer.signed_hex
             expected = (transfer.tx_hash or "").lower().removeprefix("0x")
-            source, nonce = transfer.source_address, transfer.nonce
         if signed_hex is None:
             raise RuntimeError(f"{transfer_id} is {transfer.state} without signed bytes")
         # Committed: from here a crash leaves a `broadcast` transfer the next round re-sends.
@@ -310,8 +327,6 @@ class Broadcaster:
         else:
             if sent.lower().removeprefix("0x") != expected:
                 error = f"the node computed hash {sent}, the signed transaction is {expected}"
-            elif nonce is not None:
-                error = await self._nonce_lost(transfer_id, network, source, nonce, expected)
         BROADCASTS.labels(network, "sent" if error is None else "error").inc()
         await self._record(transfer_id, error)
         if error is not None:
@@ -324,16 +339,16 @@ class Broadcaster:
     async def _nonce_lost(
         self, transfer_id: str, network: str, source: str, nonce: int, tx_hash: str
     ) -> str | None:
-        """None when the send stands. "nonce too low" is taken as sent by the client (our
-        own transaction, mined); it is only that when the node knows our hash. Otherwise
-        another transaction took the nonce: an error while that is not final, and once it
-        is, SUPERSEDED (never minable), with its fee bumps not yet signed."""
+        """None when the nonce is free, or used by this very transaction (the node knows
+        its hash). Otherwise another transaction took it: an error while that is not
+        finalized (a reorg could still free it), and once it is, SUPERSEDED (never
+        minable: `replaced`, or `canceled` for a bump not yet signed)."""
         sender = self.senders[network]
-        if not isinstance(sender, NonceReader) or await sender.tx_known(_evm_hash(tx_hash)):
+        if not isinstance(sender, NonceReader):
             return None
         latest = await sender.transaction_count(source, "latest")
-        if latest <= nonce:
-            return None  # nonce still free: the node took it (or dropped it: re-sent later)
+        if latest <= nonce or await sender.tx_known(_evm_hash(tx_hash)):
+            return None
         final = await sender.transaction_count(source, "finalized")
         if final <= nonce:
             return (
@@ -346,7 +361,10 @@ class Broadcaster:
         )
         async with self.db.transaction() as session:
             transfer = await repository.lock_transfer(session, transfer_id)
-            if transfer.block_number is None and transfer.state == OutgoingState.BROADCAST:
+            if transfer.block_number is None and transfer.state in (
+                OutgoingState.SIGNED,
+                OutgoingState.BROADCAST,
+            ):
                 await repository.apply_event(
                     session, transfer, OutgoingEvent.SUPERSEDED, failure_reason=reason
                 )
