@@ -16,6 +16,7 @@ PostgreSQL, the real signer in process, anvil where a chain is asked):
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 from collections.abc import AsyncIterator
@@ -26,7 +27,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from devnet.tron import TronDevnet
 from stablegate_common.chains.evm import EvmClient
+from stablegate_common.chains.tron import TronClient
 from stablegate_common.events import Event, make_event
 from stablegate_common.events.contracts import (
     ChainTxConfirmed,
@@ -445,3 +448,32 @@ async def test_a_tron_transfer_expired_then_found_mined_is_booked_and_its_redo_c
     await deliver(gateway_ctx, fact(ChainTxConfirmed, transfer))
     booked = await state_of(gateway_ctx, transfer.id)
     assert (booked.state, booked.receipt_status) == ("confirmed", "success")
+
+
+async def test_a_tron_request_canceled_unsigned_ends_once_the_solidified_head_passes_it(
+    gateway_ctx: GatewayContext, tron_chain: TronDevnet
+) -> None:
+    """Canceled while awaiting its signature: no hash to watch, but a signed copy may
+    exist. It ends only when the solidified head (the devnet's solidity API) is past its
+    expiration, judged by the broadcaster's Tron client."""
+    batch_id = await make_batch(gateway_ctx, tron_plan(expires_in_ms=3_000))
+    await issue(gateway_ctx, batch_id)
+    async with gateway_ctx.db.transaction() as session:
+        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    [transfer] = await transfers_of(gateway_ctx, batch_id)
+    assert (transfer.state, transfer.tx_hash) == ("canceling", None)
+    client = TronClient(tron_chain.url, timeout_seconds=2)
+    try:
+        broadcaster = Broadcaster(gateway_ctx.db, {"tron": client}, rebroadcast_seconds=30)
+        tron_chain.mine(1)
+        assert await broadcaster.settle_canceling() == []  # may still be signed and mined
+        await asyncio.sleep(3.2)
+        tron_chain.mine(1)  # the head is past it; the solidified head not yet
+        assert await broadcaster.settle_canceling() == []
+        tron_chain.mine(25)
+        assert await broadcaster.settle_canceling() == [transfer.id]
+    finally:
+        await client.close()
+    ended = await state_of(gateway_ctx, transfer.id)
+    assert ended.state == "canceled"
+    assert "solidified head" in (ended.failure_reason or "")

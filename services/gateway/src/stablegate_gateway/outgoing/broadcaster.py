@@ -212,30 +212,14 @@ class Broadcaster:
         settled: list[str] = []
         solid_heads: dict[str, BlockHeader] = {}
         for row in rows:
-            sender = self.senders[row.network]
-            verdict: tuple[OutgoingEvent, str] | None = None
-            if row.nonce is not None and isinstance(sender, NonceReader):
-                final = await sender.transaction_count(row.source_address, "finalized")
-                known = row.tx_hash is not None and await sender.tx_known(_evm_hash(row.tx_hash))
-                if final > row.nonce and not known:
-                    verdict = (
-                        OutgoingEvent.SUPERSEDED,
-                        f"canceled; nonce {row.nonce} was used by another transaction "
-                        f"(finalized nonce {final})",
-                    )
-            elif row.expiration_ms is not None and isinstance(sender, SolidifiedTxSource):
-                if row.network not in solid_heads:
-                    solid_heads[row.network] = await sender.finalized_header()
-                head = solid_heads[row.network]
-                head_ms = int(head.timestamp.timestamp() * 1000)
-                if head_ms > row.expiration_ms and not (
-                    row.tx_hash is not None and await sender.solidified_tx_known(row.tx_hash)
-                ):
-                    verdict = (
-                        OutgoingEvent.EXPIRED,
-                        f"canceled; expired unmined (expiration {row.expiration_ms} ms, "
-                        f"solidified head block {head.number} at {head_ms} ms)",
-                    )
+            try:
+                verdict = await self._unminable(row, solid_heads)
+            except ChainError as exc:  # a node that cannot say: ask again next round
+                log.warning(
+                    "cannot settle a canceling transfer yet",
+                    extra={"transfer_id": row.id, "error": repr(exc)},
+                )
+                continue
             if verdict is None:
                 continue
             async with self.db.transaction() as session:
@@ -246,6 +230,37 @@ class Broadcaster:
                     )
                     settled.append(row.id)
         return settled
+
+    async def _unminable(
+        self, row: OutgoingTransfer, solid_heads: dict[str, BlockHeader]
+    ) -> tuple[OutgoingEvent, str] | None:
+        """The event and reason that end a canceling transfer, or None while it may still
+        be mined."""
+        sender = self.senders[row.network]
+        verdict: tuple[OutgoingEvent, str] | None = None
+        if row.nonce is not None and isinstance(sender, NonceReader):
+            final = await sender.transaction_count(row.source_address, "finalized")
+            known = row.tx_hash is not None and await sender.tx_known(_evm_hash(row.tx_hash))
+            if final > row.nonce and not known:
+                verdict = (
+                    OutgoingEvent.SUPERSEDED,
+                    f"canceled; nonce {row.nonce} was used by another transaction "
+                    f"(finalized nonce {final})",
+                )
+        elif row.expiration_ms is not None and isinstance(sender, SolidifiedTxSource):
+            if row.network not in solid_heads:
+                solid_heads[row.network] = await sender.finalized_header()
+            head = solid_heads[row.network]
+            head_ms = int(head.timestamp.timestamp() * 1000)
+            if head_ms > row.expiration_ms and not (
+                row.tx_hash is not None and await sender.solidified_tx_known(row.tx_hash)
+            ):
+                verdict = (
+                    OutgoingEvent.EXPIRED,
+                    f"canceled; expired unmined (expiration {row.expiration_ms} ms, "
+                    f"solidified head block {head.number} at {head_ms} ms)",
+                )
+        return verdict
 
     async def _due(self, now: datetime) -> list[str]:
         dep = aliased(OutgoingTransfer)
@@ -296,9 +311,15 @@ class Broadcaster:
         async with self.db.sessions() as session:
             found = await session.get(OutgoingTransfer, transfer_id)
         if found is not None and found.nonce is not None and found.tx_hash is not None:
-            lost = await self._nonce_lost(
-                transfer_id, found.network, found.source_address, found.nonce, found.tx_hash
-            )
+            try:
+                lost = await self._nonce_lost(
+                    transfer_id, found.network, found.source_address, found.nonce, found.tx_hash
+                )
+            except ChainError as exc:  # the send below meets the same node: it tells
+                log.warning(
+                    "nonce check failed", extra={"transfer_id": transfer_id, "error": repr(exc)}
+                )
+                lost = None
             if lost is not None:
                 BROADCASTS.labels(found.network, "error").inc()
                 await self._record(transfer_id, lost)
