@@ -477,3 +477,32 @@ async def test_a_tron_request_canceled_unsigned_ends_once_the_solidified_head_pa
     ended = await state_of(gateway_ctx, transfer.id)
     assert ended.state == "canceled"
     assert "solidified head" in (ended.failure_reason or "")
+
+
+async def test_a_transfer_that_lost_its_nonce_to_our_own_bump_leaves_the_bump_alone(
+    gateway_ctx: GatewayContext, isolated_anvil: AnvilChain, evm: EvmClient, tmp_path: Path
+) -> None:
+    """The bump won (mined and finalized) before its facts arrived: the original is
+    replaced, the bump, which the node knows, is left for its own facts to confirm."""
+    anvil = isolated_anvil
+    batch_id = await signed_evm_batch(gateway_ctx, anvil, tmp_path)
+    topup, _ = await transfers_of(gateway_ctx, batch_id)
+    await mark_sent(gateway_ctx, topup.id)
+    later = datetime.now(UTC) + timedelta(seconds=601)
+    async with gateway_ctx.db.transaction() as session:
+        [bump_batch] = await plan_stuck_replacements(
+            session, stuck_seconds=600, native_symbols={}, now=later
+        )
+    await sign_and_accept(gateway_ctx, bump_batch, tmp_path)
+    [bump] = await transfers_of(gateway_ctx, bump_batch)
+    bump = await mark_sent(gateway_ctx, bump.id)
+    await evm.send_raw_transaction(bump.signed_hex or "")
+    await anvil.receipt(bump.tx_hash or "")
+    await anvil.mine(80)
+
+    broadcaster = Broadcaster(gateway_ctx.db, {"ethereum": evm}, rebroadcast_seconds=30)
+    assert not await broadcaster.send(topup.id)
+    assert (await state_of(gateway_ctx, topup.id)).state == "replaced"
+    assert (await state_of(gateway_ctx, bump.id)).state == "broadcast"
+    assert await broadcaster.send(bump.id)  # its own "nonce too low": its hash is known
+    assert (await state_of(gateway_ctx, bump.id)).last_broadcast_error is None

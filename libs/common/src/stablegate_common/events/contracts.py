@@ -284,7 +284,8 @@ class ChainTxReorged(ChainTxFields):
 @register
 class ChainTxNotFound(EventPayload):
     """A tracked transaction is in no block and the node does not know it (dropped from
-    the mempool, or a Tron transaction past its expiration): the gateway decides."""
+    the mempool, or a Tron transaction past its expiration): the gateway decides. On Tron
+    the solidified chain lacks it too, and `head_*` is the solidified head."""
 
     event_type = "chain.tx.not_found"
 

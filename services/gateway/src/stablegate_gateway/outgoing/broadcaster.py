@@ -380,6 +380,24 @@ class Broadcaster:
             f"nonce {nonce} of {source} was used by another transaction (finalized nonce "
             f"{final}); this one can never be mined"
         )
+        # A sibling of ours the node knows is the one that took the nonce (its facts are
+        # on their way, and its confirmation supersedes the rest): it is left alone.
+        async with self.db.sessions() as session:
+            siblings = (
+                await session.execute(
+                    select(OutgoingTransfer.id, OutgoingTransfer.tx_hash)
+                    .where(OutgoingTransfer.network == network)
+                    .where(OutgoingTransfer.source_address == source)
+                    .where(OutgoingTransfer.nonce == nonce)
+                    .where(OutgoingTransfer.id != transfer_id)
+                    .where(OutgoingTransfer.tx_hash.is_not(None))
+                )
+            ).all()
+        known = [
+            sibling_id
+            for sibling_id, sibling_hash in siblings
+            if sibling_hash is not None and await sender.tx_known(_evm_hash(sibling_hash))
+        ]
         async with self.db.transaction() as session:
             transfer = await repository.lock_transfer(session, transfer_id)
             if transfer.block_number is None and transfer.state in (
@@ -394,7 +412,7 @@ class Broadcaster:
                     network=transfer.network,
                     source_address=source,
                     nonce=nonce,
-                    keep=None,
+                    keep=[transfer_id, *known],
                     reason=reason,
                 )
         log.warning("a transfer lost its nonce", extra={"transfer_id": transfer_id})

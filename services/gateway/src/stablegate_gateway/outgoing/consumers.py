@@ -2,17 +2,25 @@
 outgoing transfers through `repository.apply_event` (DESIGN.md §8, step 6), and the
 time-based decisions that follow from them (stuck EVM transactions).
 
-- `chain.tx.mined`: the mined facts are stored (block, gas, fee; state unchanged). On
-  EVM, another transfer of ours with the same source and nonce (original or fee bump)
-  can never be mined now: it is SUPERSEDED.
+Every fact carries the watcher's sequence for its hash (one transfer, one hash): a fact
+older than the newest applied (`chain_sequence`) is stale and dropped.
+
+- `chain.tx.mined`: the mined facts are stored (block, gas, fee; state unchanged). A
+  transfer given up too early (replaced, or failed unmined: a Tron expiry) is reopened
+  (FOUND_MINED, back to broadcast) and a re-plan of its source not yet signed canceled.
 - `chain.tx.confirmed`: CONFIRMED, or REVERTED when the receipt failed (the gas it burned
-  is recorded: the fee was paid all the same).
+  is recorded: the fee was paid all the same); a `canceling` one mined all the same is
+  booked the same way. On EVM, our other transfers with the same source and nonce
+  (original or fee bump) can never be mined now: SUPERSEDED. Only here, not on `mined`:
+  a block at depth 1 may be reorged out and the sibling mined instead.
 - `chain.tx.reorged`: the block that held it is gone: REORGED_OUT from confirmed / failed
   (back to broadcast; the broadcaster re-sends the same bytes), or the mined facts are
-  forgotten while still broadcast.
-- `chain.tx.not_found`: a Tron transaction past its expiration is dead: EXPIRED, and the
-  re-plan hook is called (the planner builds a new transaction, `replaces` set). An EVM
-  one is left to the broadcaster (re-sent) and to `plan_stuck_replacements`.
+  forgotten while still broadcast / canceling. The siblings its confirmation superseded
+  are REINSTATED (back in flight, watched again).
+- `chain.tx.not_found`: a Tron transaction past its expiration by the solidified head is
+  dead: EXPIRED, and the re-plan hook is called (a canceling one is just canceled). An
+  EVM one is left to the broadcaster (re-sent, or found to have lost its nonce) and to
+  `plan_stuck_replacements`.
 
 The handlers run inside `stablegate_common.bus.idempotent` (inbox claim + changes in one
 transaction). Facts about a hash we do not know are logged and dropped.
@@ -21,7 +29,7 @@ transaction). Facts about a hash we do not know are logged and dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -181,7 +189,7 @@ async def supersede_siblings(session: AsyncSession, mined: OutgoingTransfer) -> 
         network=mined.network,
         source_address=mined.source_address,
         nonce=mined.nonce,
-        keep=mined.id,
+        keep=(mined.id,),
         reason=f"{mined.id} was confirmed with the same nonce",
     )
 
@@ -196,11 +204,11 @@ async def end_nonce(
     network: str,
     source_address: str,
     nonce: int,
-    keep: str | None,
+    keep: Collection[str],
     reason: str,
 ) -> list[str]:
-    """SUPERSEDED for every transfer of ours at (source, nonce) other than `keep` that is
-    still waiting for that nonce, mined ones excepted (their own facts decide)."""
+    """SUPERSEDED for every transfer of ours at (source, nonce) but those in `keep` that
+    is still waiting for that nonce, mined ones excepted (their own facts decide)."""
     query = (
         select(OutgoingTransfer.id)
         .where(OutgoingTransfer.network == network)
@@ -210,8 +218,8 @@ async def end_nonce(
         .where(OutgoingTransfer.block_number.is_(None))
         .order_by(OutgoingTransfer.id)
     )
-    if keep is not None:
-        query = query.where(OutgoingTransfer.id != keep)
+    if keep:
+        query = query.where(OutgoingTransfer.id.not_in(list(keep)))
     ended: list[str] = []
     for sibling_id in list(await session.scalars(query)):
         sibling = await repository.lock_transfer(session, sibling_id)
@@ -249,8 +257,9 @@ async def reinstate_siblings(session: AsyncSession, reorged: OutgoingTransfer) -
 
 async def cancel_redos(session: AsyncSession, found: OutgoingTransfer) -> None:
     """A transfer that failed unmined was mined after all: a re-plan of the same source
-    not yet signed would move funds that are gone (or pay twice). It is canceled; one
-    already signed is left to its own outcome (the planner read the balances then)."""
+    not yet signed would move funds that are gone (or pay twice). It is canceled (or
+    canceling, when its request was issued); one already signed is left to its own
+    outcome (the planner read the balances then; a sweep of gone funds reverts)."""
     redos = await session.scalars(
         select(OutgoingTransfer.id)
         .where(OutgoingTransfer.network == found.network)
