@@ -9,6 +9,7 @@ superseded; a Tron transfer not found past its expiration expires."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,7 +124,18 @@ async def deliver(ctx: GatewayContext, event: Event) -> None:
         await chain_tx_handler()(session, event)
 
 
-def chain_event(cls: type[ChainTxFields], receipt: dict[str, Any], block: dict[str, Any]) -> Event:
+# The watcher numbers its events per hash, increasing; the tests number theirs from one
+# counter (increasing per hash too), or give a sequence to replay an older one.
+_SEQUENCE = itertools.count(1)
+
+
+def chain_event(
+    cls: type[ChainTxFields],
+    receipt: dict[str, Any],
+    block: dict[str, Any],
+    *,
+    sequence: int | None = None,
+) -> Event:
     gas = int(receipt["gasUsed"], 16)
     price = int(receipt["effectiveGasPrice"], 16)
     payload = cls(
@@ -141,7 +153,12 @@ def chain_event(cls: type[ChainTxFields], receipt: dict[str, Any], block: dict[s
         confirmations=3,
         confirmations_required=3,
     )
-    return make_event(payload, producer="test", subject=receipt["transactionHash"], sequence=1)
+    return make_event(
+        payload,
+        producer="test",
+        subject=receipt["transactionHash"],
+        sequence=next(_SEQUENCE) if sequence is None else sequence,
+    )
 
 
 async def confirm(ctx: GatewayContext, anvil: AnvilChain, tx_hash: str) -> dict[str, Any]:
@@ -248,8 +265,10 @@ async def test_a_reverted_transfer_records_its_gas_and_fails_its_dependents(
 
     await broadcaster.round()
     canceled = await state_of(gateway_ctx, sweep.id)
-    assert canceled.state == "canceled"
+    # Signed: never sent by us, but its bytes exist: watched until it cannot be mined.
+    assert canceled.state == "canceling"
     assert canceled.broadcast_attempts == 0
+    assert canceled.signed_hex is None
 
     # A reorg drops the block that held it: back to broadcast, mined facts forgotten.
     await deliver(gateway_ctx, chain_event(ChainTxReorged, receipt, block))

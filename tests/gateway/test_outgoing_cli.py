@@ -67,7 +67,7 @@ async def test_a_round_from_the_command_line(gateway_ctx: GatewayContext, tmp_pa
 
     code, canceled, err = await _cli(gateway_ctx, "cancel", batch_id)
     assert code == 0, err
-    assert canceled["status"] == "canceled"
+    assert canceled["status"] == "canceling"  # signed: watched until it cannot be mined
     code, _, err = await _cli(gateway_ctx, "show", "ob_missing")
     assert code == 2
     assert "No such outgoing batch" in err

@@ -94,7 +94,12 @@ async def test_a_round_through_the_api(
 
     canceled = await api.post(f"/ops/v1/outgoing/batches/{batch_id}/cancel", headers=AUTH)
     assert canceled.status_code == 200
-    assert canceled.json()["status"] == "canceled"
+    # Signed bytes exist: presented as canceled, flagged canceling until unminable.
+    assert canceled.json()["status"] == "canceling"
+    assert [(t["state"], t["canceling"]) for t in canceled.json()["transfers"]] == [
+        ("canceled", True),
+        ("canceled", True),
+    ]
 
 
 @pytest.mark.parametrize("gateway_settings", ON, indirect=True)

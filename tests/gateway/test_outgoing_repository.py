@@ -165,8 +165,11 @@ async def test_cancel_takes_what_is_not_broadcast(
         batch = await repository.cancel_batch(session, batch_id, by="usr_1")
         assert batch.canceled_by == "usr_1"
     after = await transfers_of(gateway_ctx, batch_id)
-    assert [t.state for t in after] == ["broadcast", "canceled"]
-    assert "after signing" in (after[1].failure_reason or "")
+    # The signed one may still be mined from the operator's file: `canceling` (watched,
+    # in flight) with its bytes dropped and its hash kept, not terminal.
+    assert [t.state for t in after] == ["broadcast", "canceling"]
+    assert "after its request was issued" in (after[1].failure_reason or "")
+    assert (after[1].signed_hex, after[1].tx_hash is not None) == (None, True)
     # Again: nothing left to cancel, but the batch is canceled: the same answer.
     async with gateway_ctx.db.transaction() as session:
         await repository.cancel_batch(session, batch_id, by="usr_1")

@@ -30,12 +30,15 @@ ALLOWED = {
     (S.PLANNED, E.DEPENDENCY_FAILED): S.CANCELED,
     (S.AWAITING_SIGNATURE, E.SIGNATURE_ACCEPTED): S.SIGNED,
     (S.AWAITING_SIGNATURE, E.EXPIRED): S.FAILED,
-    (S.AWAITING_SIGNATURE, E.CANCELED): S.CANCELED,
-    (S.AWAITING_SIGNATURE, E.DEPENDENCY_FAILED): S.CANCELED,
+    (S.PLANNED, E.SUPERSEDED): S.CANCELED,
+    # The signer may already have signed: not terminal until it provably cannot be mined.
+    (S.AWAITING_SIGNATURE, E.CANCELED): S.CANCELING,
+    (S.AWAITING_SIGNATURE, E.DEPENDENCY_FAILED): S.CANCELING,
+    (S.AWAITING_SIGNATURE, E.SUPERSEDED): S.CANCELED,
     (S.SIGNED, E.BROADCAST_SENT): S.BROADCAST,
     (S.SIGNED, E.EXPIRED): S.FAILED,
-    (S.SIGNED, E.CANCELED): S.CANCELED,
-    (S.SIGNED, E.DEPENDENCY_FAILED): S.CANCELED,
+    (S.SIGNED, E.CANCELED): S.CANCELING,
+    (S.SIGNED, E.DEPENDENCY_FAILED): S.CANCELING,
     (S.SIGNED, E.SUPERSEDED): S.REPLACED,
     (S.BROADCAST, E.BROADCAST_SENT): S.BROADCAST,
     (S.BROADCAST, E.CONFIRMED): S.CONFIRMED,
@@ -44,6 +47,14 @@ ALLOWED = {
     (S.BROADCAST, E.SUPERSEDED): S.REPLACED,
     (S.CONFIRMED, E.REORGED_OUT): S.BROADCAST,
     (S.FAILED, E.REORGED_OUT): S.BROADCAST,
+    (S.CANCELING, E.EXPIRED): S.CANCELED,
+    (S.CANCELING, E.SUPERSEDED): S.CANCELED,
+    (S.CANCELING, E.CONFIRMED): S.CONFIRMED,
+    (S.CANCELING, E.REVERTED): S.FAILED,
+    (S.REPLACED, E.FOUND_MINED): S.BROADCAST,
+    (S.FAILED, E.FOUND_MINED): S.BROADCAST,
+    (S.REPLACED, E.REINSTATED): S.BROADCAST,
+    (S.CANCELED, E.REINSTATED): S.CANCELING,
 }
 PAIRS = list(itertools.product(S, E))
 
@@ -65,11 +76,17 @@ def test_every_pair(state: OutgoingState, event: OutgoingEvent) -> None:
 def _run(events: list[OutgoingEvent]) -> list[OutgoingState]:
     """The states visited from `planned`, skipping events refused where they come. A reorg
     is emitted only for a transfer that was broadcast (the caller's precondition, which
-    `repository.apply_event` enforces): `failed` by expiry before sending takes none."""
+    `repository.apply_event` enforces): `failed` by expiry before sending takes none.
+    FOUND_MINED and REINSTATED need a hash (the caller's precondition): a transfer that
+    was signed; REINSTATED of a canceled one only after it was canceling."""
     state = S.PLANNED
     visited = [state]
     for event in events:
         if event is E.REORGED_OUT and S.BROADCAST not in visited:
+            continue
+        if event in (E.FOUND_MINED, E.REINSTATED) and S.SIGNED not in visited:
+            continue
+        if event is E.REINSTATED and state is S.CANCELED and S.CANCELING not in visited:
             continue
         if can(state, event):
             state = transition(state, event)
@@ -78,17 +95,52 @@ def _run(events: list[OutgoingEvent]) -> list[OutgoingState]:
 
 
 @given(st.lists(st.sampled_from(list(E)), max_size=40))
-def test_a_terminal_state_is_left_only_by_a_reorg(events: list[OutgoingEvent]) -> None:
+def test_a_terminal_state_is_left_only_when_the_chain_says_so(
+    events: list[OutgoingEvent],
+) -> None:
+    """A reorg, a transaction found mined after all, or the reorg of the one that took
+    its nonce: nothing a person or a timer does reopens a terminal transfer."""
     state = S.PLANNED
     for event in events:
         if not can(state, event):
             continue
         after = transition(state, event)
         if state in TERMINAL and after != state:
-            assert event is E.REORGED_OUT
-            assert after is S.BROADCAST
-            assert state in (S.CONFIRMED, S.FAILED)
+            assert event in (E.REORGED_OUT, E.FOUND_MINED, E.REINSTATED)
+            if event is E.REORGED_OUT:
+                assert state in (S.CONFIRMED, S.FAILED)
+            if event is E.FOUND_MINED:
+                assert state in (S.REPLACED, S.FAILED)
+            if event is E.REINSTATED:
+                assert (state, after) in ((S.REPLACED, S.BROADCAST), (S.CANCELED, S.CANCELING))
         state = after
+
+
+@given(st.lists(st.sampled_from(list(E)), max_size=40))
+def test_a_cancel_after_a_signature_could_exist_is_not_terminal_at_once(
+    events: list[OutgoingEvent],
+) -> None:
+    """Signed bytes may exist from `awaiting_signature` on: a cancel goes through
+    `canceling` (watched, in flight), which the gateway never broadcasts. Straight to
+    `canceled` only when another confirmed transaction took its nonce (unminable)."""
+    state = S.PLANNED
+    for event in events:
+        if not can(state, event):
+            continue
+        after = transition(state, event)
+        if state in (S.AWAITING_SIGNATURE, S.SIGNED) and event in (
+            E.CANCELED,
+            E.DEPENDENCY_FAILED,
+        ):
+            assert after is S.CANCELING
+        if state in (S.AWAITING_SIGNATURE, S.SIGNED) and after is S.CANCELED:
+            assert event is E.SUPERSEDED
+        if state is S.CANCELING:
+            assert after in (S.CANCELED, S.CONFIRMED, S.FAILED)
+            assert event is not E.BROADCAST_SENT
+        state = after
+    assert S.CANCELING not in TERMINAL
+    assert S.CANCELING in IN_FLIGHT
 
 
 @given(st.lists(st.sampled_from(list(E)), max_size=40))
@@ -98,8 +150,9 @@ def test_nothing_is_broadcast_unsigned_and_nothing_comes_back_from_cancel(
     visited = _run(events)
     for before, after in itertools.pairwise(visited):
         if after is S.BROADCAST:
-            assert before in (S.SIGNED, S.BROADCAST, S.CONFIRMED, S.FAILED)
-        assert before not in (S.CANCELED, S.REPLACED)  # no way out of these at all
+            assert before in (S.SIGNED, S.BROADCAST, S.CONFIRMED, S.FAILED, S.REPLACED)
+        if before is S.CANCELED:  # only back to watching, only after canceling
+            assert after is S.CANCELING
     if S.BROADCAST in visited:
         assert S.SIGNED in visited[: visited.index(S.BROADCAST)]
     # A canceled transfer was never broadcast.
@@ -108,7 +161,7 @@ def test_nothing_is_broadcast_unsigned_and_nothing_comes_back_from_cancel(
 
 
 def test_in_flight_is_what_may_be_on_the_network() -> None:
-    assert {S.SIGNED, S.BROADCAST} == IN_FLIGHT
+    assert {S.SIGNED, S.BROADCAST, S.CANCELING} == IN_FLIGHT
     assert not IN_FLIGHT & TERMINAL
 
 
@@ -126,6 +179,8 @@ def test_in_flight_is_what_may_be_on_the_network() -> None:
         ([S.FAILED, S.CANCELED], "failed"),
         ([S.CONFIRMED, S.FAILED], "failed"),
         ([S.CANCELED, S.CANCELED], "canceled"),
+        ([S.CANCELING, S.CANCELED], "canceling"),
+        ([S.CANCELING, S.CONFIRMED], "canceling"),
         ([], "planned"),
     ],
 )

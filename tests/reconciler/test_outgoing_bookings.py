@@ -42,6 +42,7 @@ STATES = (
     "failed",
     "canceled",
     "replaced",
+    "canceling",
 )
 
 

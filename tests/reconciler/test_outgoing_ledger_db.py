@@ -364,3 +364,47 @@ async def test_updates_published_on_the_bus_are_booked_once(
     assert balances[f"asset:ethereum:USDT:{deposit}"] == 0
     assert balances["treasury:ethereum:USDT"] == 7 * USDT
     assert len([e for e in await entries(ledger_db) if e.transfer_id == done.subject]) == 2
+
+
+async def test_a_sweep_canceled_after_signing_and_mined_all_the_same_is_booked(
+    ledger_db: Database, registry: AssetRegistry
+) -> None:
+    """`canceling` (canceled after signing, still watched): nothing booked, but in flight
+    for the reconciliation (the signed bytes may be mined); mined all the same, booked."""
+    deposit, treasury = evm_address(), evm_address()
+    await paid_intent(ledger_db, deposit, 12 * USDT)
+    canceling = sweep_of(
+        deposit,
+        treasury,
+        12 * USDT,
+        sequence=4,
+        state="canceling",
+        previous_state="signed",
+        block_number=None,
+        block_hash=None,
+        receipt_status=None,
+        gas_used=None,
+        fee_paid_base_units=None,
+    )
+    await deliver_outgoing(ledger_db, canceling, registry)
+    state = await booking(ledger_db, canceling.subject)
+    assert (state.state, state.legs, state.outflow_base_units) == ("canceling", [], 12 * USDT)
+    assert state.in_flight_since is not None
+    balances = await account_balances(ledger_db)
+    assert balances[f"asset:ethereum:USDT:{deposit}"] == 12 * USDT
+
+    mined = next_update(
+        canceling,
+        sequence=6,
+        state="confirmed",
+        previous_state="canceling",
+        block_number=210,
+        fee_paid_base_units=SWEEP_FEE,
+        gas_used=41_234,
+        receipt_status="success",
+    )
+    await deliver_outgoing(ledger_db, mined, registry)
+    balances = await account_balances(ledger_db)
+    assert balances[f"asset:ethereum:USDT:{deposit}"] == 0
+    assert balances["treasury:ethereum:USDT"] == 12 * USDT
+    assert (await booking(ledger_db, mined.subject)).in_flight_since is None

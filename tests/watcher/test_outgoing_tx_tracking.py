@@ -340,6 +340,23 @@ async def test_announcements_of_other_networks_and_states_are_ignored(
     assert (row.status, row.gateway_sequence, row.transfer_id) == ("tracking", 4, "ot_test")
 
 
+@asyncio
+async def test_a_transfer_canceled_after_signing_is_tracked(watcher_db: Database) -> None:
+    """`canceling`: the gateway never sends it, but the signed bytes may be mined by
+    whoever holds them: watched like a broadcast one (and again after a stop)."""
+    tx_hash = "0x" + secrets.token_hex(32)
+    await deliver(watcher_db, "ethereum", updated("ethereum", tx_hash, "canceling", sequence=3))
+    [row] = await tracked(watcher_db)
+    assert (row.status, row.gateway_sequence) == ("tracking", 3)
+    await deliver(watcher_db, "ethereum", updated("ethereum", tx_hash, "canceled", sequence=4))
+    [row] = await tracked(watcher_db)
+    assert row.status == "stopped"
+    # Reinstated (the transaction that took its nonce was reorged out): watched again.
+    await deliver(watcher_db, "ethereum", updated("ethereum", tx_hash, "canceling", sequence=5))
+    [row] = await tracked(watcher_db)
+    assert row.status == "tracking"
+
+
 # -- the Tron devnet -----------------------------------------------------------------------
 
 
@@ -410,9 +427,21 @@ async def test_tron_unknown_txid_is_not_found(
     db = tron_watcher_db
     txid = secrets.token_hex(32)
     await deliver(db, "tron", updated("tron", txid, "broadcast", sequence=2))
+    tron_chain.mine(3)
+    assert tron_chain.solid() < tron_chain.head()
     assert await tron_tracker.tick() == 1
     [event] = await queued_events(db, "chain.tx.not_found")
-    assert (event.subject, event.data["head_block"]) == (f"tron:{txid}", tron_chain.head())
+    # The head a Tron expiry is judged against is the solidified one, from the solidity
+    # API: a full node's head is not final (and may be another node's after a failover).
+    solid = tron_chain.solid()
+    assert (event.subject, event.data["head_block"]) == (f"tron:{txid}", solid)
+    client = TronClient(tron_chain.url, timeout_seconds=2)
+    try:
+        [header] = await client.headers([solid])
+        assert (await client.finalized_header()).hash == header.hash
+    finally:
+        await client.close()
+    assert datetime.fromisoformat(event.data["head_timestamp"]) == header.timestamp
 
 
 @asyncio

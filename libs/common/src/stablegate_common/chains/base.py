@@ -149,6 +149,25 @@ class FinalizedHeadSource(Protocol):
 
 
 @runtime_checkable
+class SolidifiedTxSource(Protocol):
+    """Tron's solidity API asked about one transaction: what can no longer change.
+
+    A Tron transaction is dead once a solidified block is past its expiration and the
+    solidified chain does not hold it (a block holding it would be older than the
+    expiration, so solidified already). A full node's head proves neither: it is not
+    solidified, and with a provider pool it may be another node's.
+    """
+
+    async def finalized_header(self) -> BlockHeader:
+        """The newest solidified block's header (its number and timestamp)."""
+        ...
+
+    async def solidified_tx_known(self, tx_hash: str) -> bool:
+        """Whether a solidified block holds the transaction."""
+        ...
+
+
+@runtime_checkable
 class BatchBalances(Protocol):
     """A client that reads many `balanceOf` in one request (a JSON-RPC batch).
 

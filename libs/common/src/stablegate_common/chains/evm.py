@@ -240,6 +240,12 @@ class EvmClient:
         """`eth_getTransactionByHash` is not null: in the pool or in a block."""
         return await self._rpc.call("eth_getTransactionByHash", [tx_hash]) is not None
 
+    async def transaction_count(self, address: str, block: str = "latest") -> int:
+        """`eth_getTransactionCount` at `block` ("latest", "finalized", "pending", or a
+        0x height): the next nonce of `address` as of that block."""
+        result = await self._rpc.call("eth_getTransactionCount", [address, block])
+        return _quantity(result, "eth_getTransactionCount")
+
     async def send_raw_transaction(self, signed_hex: str) -> str:
         """`eth_sendRawTransaction`; the hash is keccak256 of the signed bytes either way."""
         if not _SIGNED_HEX.match(signed_hex):

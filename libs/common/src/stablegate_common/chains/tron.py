@@ -103,6 +103,15 @@ class TronClient:
         path = "walletsolidity/getnowblock"
         return block_number(await self._solid.post(path), path)
 
+    async def finalized_header(self) -> BlockHeader:
+        """The newest solidified block's header, from the solidity API itself (its number
+        and timestamp: what a Tron expiration is judged against)."""
+        path = "walletsolidity/getnowblock"
+        block = decode_block(await self._solid.post(path), path)
+        if block is None:
+            raise ChainError(f"{path}: the node has no block yet")
+        return block.header
+
     # -- blocks ------------------------------------------------------------------------
 
     async def headers(self, numbers: Sequence[int]) -> list[BlockHeader]:
@@ -224,6 +233,14 @@ class TronClient:
             energy_used=integer(receipt.get("energy_usage_total", 0), f"{path}: energy"),
             bandwidth_used=integer(receipt.get("net_usage", 0), f"{path}: net_usage"),
         )
+
+    async def solidified_tx_known(self, tx_hash: str) -> bool:
+        """`walletsolidity/gettransactionbyid` is not `{}`: the transaction is in a
+        solidified block (the solidity node has no pool)."""
+        answer = await self._solid.post(
+            "walletsolidity/gettransactionbyid", {"value": _tx_id(tx_hash)}
+        )
+        return answer != {} and answer is not None
 
     async def tx_known(self, tx_hash: str) -> bool:
         """`gettransactionbyid` is not `{}`: the node has the transaction (pool or block)."""

@@ -198,6 +198,9 @@ OutgoingState = Literal[
     "failed",
     "canceled",
     "replaced",
+    # Canceled after its request was issued: never broadcast by the gateway, still watched
+    # (signed bytes may exist) until it cannot be mined; then `canceled`, or booked.
+    "canceling",
 ]
 
 
@@ -281,7 +284,8 @@ class ChainTxReorged(ChainTxFields):
 @register
 class ChainTxNotFound(EventPayload):
     """A tracked transaction is in no block and the node does not know it (dropped from
-    the mempool, or a Tron transaction past its expiration): the gateway decides."""
+    the mempool, or a Tron transaction past its expiration): the gateway decides. On Tron
+    the solidified chain lacks it too, and `head_*` is the solidified head."""
 
     event_type = "chain.tx.not_found"
 

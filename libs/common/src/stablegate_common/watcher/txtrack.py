@@ -13,6 +13,12 @@ node for the receipt of each one not yet final:
   fields), and it is tracked again: the same bytes may be mined in another block;
 - in no block and unknown to the node → `chain.tx.not_found`, at most once per
   `not_found_every` per transaction (the gateway decides: re-broadcast, expire, replace).
+  On Tron (a client with the solidity API) the solidified chain must not hold it either,
+  and the head reported is the solidified one (`walletsolidity/getnowblock`): the
+  gateway judges the expiration against a head that cannot change.
+
+Tracked from `broadcast` and from `canceling` (canceled after signing: the bytes may be
+mined by whoever holds them), again whenever the gateway reopens one.
 
 A receipt says which block holds the transaction, and the node may say so of a block it
 has since replaced: the receipt counts only when the block at that height is the one it
@@ -41,6 +47,7 @@ from stablegate_common.chains import (
     ChainClient,
     ChainError,
     FinalizedHeadSource,
+    SolidifiedTxSource,
     TxReceipt,
     TxReceiptSource,
 )
@@ -76,6 +83,8 @@ TrackStatus = Literal["tracking", "mined", "confirmed", "final", "stopped"]
 Emit = Literal["mined", "confirmed", "reorged", "not_found"]
 # Gateway states after which the transaction will never be mined as planned.
 _GIVEN_UP = frozenset({"canceled", "replaced"})
+# Gateway states whose transaction may be mined: watched.
+_WATCHED = frozenset({"broadcast", "canceling"})
 
 
 # -- the pure decision -------------------------------------------------------------------
@@ -149,7 +158,7 @@ class TrackedTxConsumer:
         if update_.network != self.network or update_.tx_hash is None:
             return
         tx_hash = update_.tx_hash.lower()
-        if update_.state == "broadcast":
+        if update_.state in _WATCHED:
             await self._track(session, update_, tx_hash, event.sequence)
         elif update_.state in _GIVEN_UP or (
             update_.state == "failed" and update_.block_number is None
@@ -220,6 +229,7 @@ class _Chain:
     head: int
     finalized: int | None
     headers: dict[int, BlockHeader] = field(default_factory=dict)
+    solidified: BlockHeader | None = None  # Tron: the head a not_found reports
 
 
 class OutgoingTxTracker:
@@ -243,6 +253,7 @@ class OutgoingTxTracker:
         self.config = config
         self.producer = producer
         self._finality = client if isinstance(client, FinalizedHeadSource) else None
+        self._solidity = client if isinstance(client, SolidifiedTxSource) else None
 
     async def tick(self, *, now: datetime | None = None) -> int:
         """Read every tracked transaction not yet final once; return the events queued."""
@@ -273,7 +284,12 @@ class OutgoingTxTracker:
             row.not_found_at is None or now - row.not_found_at >= self.config.not_found_every
         )
         if due and receipt is None and not await self.receipts.tx_known(row.tx_hash):
-            if chain.head not in chain.headers:
+            if self._solidity is not None:
+                if await self._solidity.solidified_tx_known(row.tx_hash):
+                    return _Reading()  # solidified after all: this node lags
+                if chain.solidified is None:
+                    chain.solidified = await self._solidity.finalized_header()
+            elif chain.head not in chain.headers:
                 [chain.headers[chain.head]] = await self.client.headers([chain.head])
             return _Reading(unknown=True)
         return _Reading()
@@ -367,13 +383,13 @@ class OutgoingTxTracker:
     ) -> Event:
         subject = f"{self.network}:{row.tx_hash}"
         if kind == "not_found":
-            head_time = chain.headers.get(chain.head)
+            head = chain.solidified or chain.headers.get(chain.head)
             payload: ChainTxFields | ChainTxNotFound = ChainTxNotFound(
                 network=self.network,
                 tx_hash=row.tx_hash,
                 checked_at=now,
-                head_block=chain.head,
-                head_timestamp=head_time.timestamp if head_time else now,
+                head_block=head.number if head else chain.head,
+                head_timestamp=head.timestamp if head else now,
             )
         else:
             facts = row.facts if kind == "reorged" else reading.facts

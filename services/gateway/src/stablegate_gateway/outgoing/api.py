@@ -22,6 +22,7 @@ from stablegate_gateway.api.dependencies import Context
 from stablegate_gateway.api.errors import error_response
 from stablegate_gateway.outgoing import repository
 from stablegate_gateway.outgoing.models import OutgoingBatch, OutgoingTransfer
+from stablegate_gateway.outgoing.states import OutgoingState
 from stablegate_gateway.outgoing.sweeps import plan_sweeps
 
 MAX_SIGNED_BYTES = 4 * 1024 * 1024  # the signer's own document limit
@@ -61,13 +62,18 @@ def _int(value: int | None) -> str | None:
 
 
 def present_transfer(t: OutgoingTransfer) -> dict[str, Any]:
+    """DESIGN §8's public states; the internal `canceling` (canceled after its request
+    was issued, still watched because signed bytes may exist) shows as `canceled` with
+    `canceling: true` until it is settled (then `canceling: false`, or booked)."""
+    canceling = t.state == OutgoingState.CANCELING
     return {
         "object": "outgoing_transfer",
         "id": t.id,
         "batch_id": t.batch_id,
         "seq": t.seq,
         "purpose": t.purpose,
-        "state": t.state,
+        "state": OutgoingState.CANCELED.value if canceling else t.state,
+        "canceling": canceling,
         "network": t.network,
         "source_address": t.source_address,
         "source_path": t.source_path,

@@ -12,7 +12,18 @@ the outbox relay does; a second replica skips the round):
    the same bytes is no second transaction (the node answers "already known" / "nonce
    too low" / DUP_TRANSACTION_ERROR, which count as sent);
 3. a refusal is recorded in `last_broadcast_error` (the transfer stays where it is; the
-   operator sees why, and a stuck one is replaced, see `consumers.plan_stuck_replacements`).
+   operator sees why, and a stuck one is replaced, see `consumers.plan_stuck_replacements`);
+4. an EVM send the node takes as "nonce too low" is a success only when the node knows
+   our hash: otherwise another transaction took the nonce, and once that nonce is
+   finalized the transfer is SUPERSEDED (never mined; its bumps not yet signed too);
+5. a `canceling` transfer (canceled after its request was issued) ends `canceled` once
+   it provably cannot be mined: Tron, the solidified head is past its expiration and the
+   solidified chain lacks it; EVM, its source's finalized nonce is past its own and the
+   node does not know its hash (if it does, it was mined: the watcher books it).
+
+A dependency is met when it is confirmed, or replaced by a fee bump (followed through
+`replaces`) that is confirmed; it is dead when every transaction of that chain ended
+without one confirmed.
 
 Sends go in nonce order per source (a lost nonce blocks every later one).
 """
@@ -23,18 +34,26 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol, runtime_checkable
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from stablegate_common.chains import BroadcastRejected, ChainError, RawTransactionSender
+from stablegate_common.chains import (
+    BlockHeader,
+    BroadcastRejected,
+    ChainError,
+    RawTransactionSender,
+    SolidifiedTxSource,
+)
 from stablegate_common.chains.evm import EvmClient
 from stablegate_common.chains.tron import TronClient
 from stablegate_common.db import Database
 from stablegate_common.lifecycle import sleep_or_stop
 from stablegate_gateway.outgoing import metrics, repository
-from stablegate_gateway.outgoing.consumers import plan_stuck_replacements
+from stablegate_gateway.outgoing.consumers import end_nonce, plan_stuck_replacements
 from stablegate_gateway.outgoing.metrics import BROADCASTS, LOOP_CRASHES
 from stablegate_gateway.outgoing.models import OutgoingTransfer
 from stablegate_gateway.outgoing.states import OutgoingEvent, OutgoingState
@@ -47,7 +66,47 @@ _NOT_SENT = (
     OutgoingState.AWAITING_SIGNATURE.value,
     OutgoingState.SIGNED.value,
 )
-_DEAD = (OutgoingState.FAILED.value, OutgoingState.CANCELED.value)
+_ENDED_UNCONFIRMED = (
+    OutgoingState.FAILED.value,
+    OutgoingState.CANCELED.value,
+    OutgoingState.REPLACED.value,
+)
+Outcome = Literal["met", "dead", "pending"]
+
+
+@runtime_checkable
+class NonceReader(Protocol):
+    """An EVM node as the broadcaster asks it whether a nonce is used up."""
+
+    async def tx_known(self, tx_hash: str) -> bool: ...
+
+    async def transaction_count(self, address: str, block: str = "latest") -> int: ...
+
+
+async def dependency_outcome(session: AsyncSession, depends_on: str) -> Outcome:
+    """`met` when the dependency, or a fee bump of it (through `replaces`, any depth), is
+    confirmed; `dead` when every one of them ended otherwise; else `pending`."""
+    seen: set[str] = set()
+    frontier = {depends_on}
+    ended = True
+    while frontier:
+        rows = (
+            await session.execute(
+                select(OutgoingTransfer.id, OutgoingTransfer.state).where(
+                    OutgoingTransfer.id.in_(frontier) | OutgoingTransfer.replaces.in_(frontier)
+                )
+            )
+        ).all()
+        seen |= frontier
+        frontier = set()
+        for transfer_id, state in rows:
+            if state == OutgoingState.CONFIRMED:
+                return "met"
+            if state not in _ENDED_UNCONFIRMED:
+                ended = False
+            if transfer_id not in seen:
+                frontier.add(transfer_id)
+    return "dead" if ended else "pending"
 
 
 class Broadcaster:
@@ -95,6 +154,7 @@ class Broadcaster:
             if not locked:
                 return None
             await self.fail_dependents()
+            await self.settle_canceling()
             if self.stuck_seconds is not None:
                 async with self.db.transaction() as session:
                     await plan_stuck_replacements(
@@ -109,17 +169,25 @@ class Broadcaster:
             return len(due)
 
     async def fail_dependents(self) -> int:
-        """DEPENDENCY_FAILED for what waits on a transfer that failed or was canceled."""
+        """DEPENDENCY_FAILED for what waits on a transfer that ended without being (or
+        being replaced by) a confirmed one. Planned → canceled; awaiting its signature or
+        signed → canceling (its bytes may exist: watched until they cannot be mined)."""
         dep = aliased(OutgoingTransfer)
         async with self.db.sessions() as session:
-            ids = list(
-                await session.scalars(
-                    select(OutgoingTransfer.id)
+            candidates = (
+                await session.execute(
+                    select(OutgoingTransfer.id, OutgoingTransfer.depends_on)
                     .join(dep, dep.id == OutgoingTransfer.depends_on)
                     .where(OutgoingTransfer.state.in_(_NOT_SENT))
-                    .where(dep.state.in_(_DEAD))
+                    .where(dep.state.in_(_ENDED_UNCONFIRMED))
                 )
-            )
+            ).all()
+            ids = [
+                transfer_id
+                for transfer_id, depends_on in candidates
+                if depends_on is not None
+                and await dependency_outcome(session, depends_on) == "dead"
+            ]
         for transfer_id in ids:
             async with self.db.transaction() as session:
                 transfer = await repository.lock_transfer(session, transfer_id)
@@ -132,19 +200,88 @@ class Broadcaster:
                     )
         return len(ids)
 
+    async def settle_canceling(self) -> list[str]:
+        """`canceled` for the canceling transfers that provably cannot be mined now."""
+        async with self.db.sessions() as session:
+            rows = list(
+                await session.scalars(
+                    select(OutgoingTransfer)
+                    .where(OutgoingTransfer.state == OutgoingState.CANCELING.value)
+                    .where(OutgoingTransfer.block_number.is_(None))
+                    .where(OutgoingTransfer.network.in_(list(self.senders)))
+                    .order_by(OutgoingTransfer.created_at, OutgoingTransfer.seq)
+                )
+            )
+        settled: list[str] = []
+        solid_heads: dict[str, BlockHeader] = {}
+        for row in rows:
+            try:
+                verdict = await self._unminable(row, solid_heads)
+            except ChainError as exc:  # a node that cannot say: ask again next round
+                log.warning(
+                    "cannot settle a canceling transfer yet",
+                    extra={"transfer_id": row.id, "error": repr(exc)},
+                )
+                continue
+            if verdict is None:
+                continue
+            async with self.db.transaction() as session:
+                transfer = await repository.lock_transfer(session, row.id)
+                if transfer.state == OutgoingState.CANCELING and transfer.block_number is None:
+                    await repository.apply_event(
+                        session, transfer, verdict[0], failure_reason=verdict[1]
+                    )
+                    settled.append(row.id)
+        return settled
+
+    async def _unminable(
+        self, row: OutgoingTransfer, solid_heads: dict[str, BlockHeader]
+    ) -> tuple[OutgoingEvent, str] | None:
+        """The event and reason that end a canceling transfer, or None while it may still
+        be mined."""
+        sender = self.senders[row.network]
+        verdict: tuple[OutgoingEvent, str] | None = None
+        if row.nonce is not None and isinstance(sender, NonceReader):
+            final = await sender.transaction_count(row.source_address, "finalized")
+            known = row.tx_hash is not None and await sender.tx_known(_evm_hash(row.tx_hash))
+            if final > row.nonce and not known:
+                verdict = (
+                    OutgoingEvent.SUPERSEDED,
+                    f"canceled; nonce {row.nonce} was used by another transaction "
+                    f"(finalized nonce {final})",
+                )
+        elif row.expiration_ms is not None and isinstance(sender, SolidifiedTxSource):
+            if row.network not in solid_heads:
+                solid_heads[row.network] = await sender.finalized_header()
+            head = solid_heads[row.network]
+            head_ms = int(head.timestamp.timestamp() * 1000)
+            if head_ms > row.expiration_ms and not (
+                row.tx_hash is not None and await sender.solidified_tx_known(row.tx_hash)
+            ):
+                verdict = (
+                    OutgoingEvent.EXPIRED,
+                    f"canceled; expired unmined (expiration {row.expiration_ms} ms, "
+                    f"solidified head block {head.number} at {head_ms} ms)",
+                )
+        return verdict
+
     async def _due(self, now: datetime) -> list[str]:
         dep = aliased(OutgoingTransfer)
-        ready = or_(OutgoingTransfer.depends_on.is_(None), dep.state == OutgoingState.CONFIRMED)
         resend = (
             (OutgoingTransfer.state == OutgoingState.BROADCAST)
             & OutgoingTransfer.block_number.is_(None)
-            & (OutgoingTransfer.last_broadcast_at < now - self.rebroadcast)
+            & (
+                OutgoingTransfer.last_broadcast_at.is_(None)
+                | (OutgoingTransfer.last_broadcast_at < now - self.rebroadcast)
+            )
         )
         query = (
-            select(OutgoingTransfer.id)
+            select(OutgoingTransfer.id, OutgoingTransfer.state, OutgoingTransfer.depends_on)
+            .add_columns(dep.state)
             .outerjoin(dep, dep.id == OutgoingTransfer.depends_on)
             .where(OutgoingTransfer.network.in_(list(self.senders)))
-            .where(((OutgoingTransfer.state == OutgoingState.SIGNED) & ready) | resend)
+            .where(OutgoingTransfer.signed_hex.is_not(None))
+            .where((OutgoingTransfer.state == OutgoingState.SIGNED) | resend)
             .order_by(
                 OutgoingTransfer.network,
                 OutgoingTransfer.source_address,
@@ -153,11 +290,47 @@ class Broadcaster:
                 OutgoingTransfer.seq,
             )
         )
+        due: list[str] = []
         async with self.db.sessions() as session:
-            return list(await session.scalars(query))
+            for transfer_id, state, depends_on, dep_state in (await session.execute(query)).all():
+                if (
+                    state == OutgoingState.BROADCAST
+                    or depends_on is None
+                    or dep_state == OutgoingState.CONFIRMED
+                    or (
+                        dep_state == OutgoingState.REPLACED
+                        and await dependency_outcome(session, depends_on) == "met"
+                    )
+                ):
+                    due.append(transfer_id)
+        return due
 
     async def send(self, transfer_id: str) -> bool:
-        """Record BROADCAST_SENT and commit, then send; True when the node took it."""
+        """Record BROADCAST_SENT and commit, then send; True when the node took it.
+
+        First, an EVM transfer whose nonce the chain has used (by a transaction the node
+        does not know as ours) is not sent: the node would answer "nonce too low", which
+        the client takes for "already sent" (`_nonce_lost`)."""
+        async with self.db.sessions() as session:
+            found = await session.get(OutgoingTransfer, transfer_id)
+        if found is not None and found.nonce is not None and found.tx_hash is not None:
+            try:
+                lost = await self._nonce_lost(
+                    transfer_id, found.network, found.source_address, found.nonce, found.tx_hash
+                )
+            except ChainError as exc:  # the send below meets the same node: it tells
+                log.warning(
+                    "nonce check failed", extra={"transfer_id": transfer_id, "error": repr(exc)}
+                )
+                lost = None
+            if lost is not None:
+                BROADCASTS.labels(found.network, "error").inc()
+                await self._record(transfer_id, lost)
+                log.warning(
+                    "broadcast skipped: the nonce is used",
+                    extra={"transfer_id": transfer_id, "error": lost},
+                )
+                return False
         async with self.db.transaction() as session:
             transfer = await repository.lock_transfer(session, transfer_id)
             if transfer.state not in (OutgoingState.SIGNED, OutgoingState.BROADCAST):
@@ -187,6 +360,67 @@ class Broadcaster:
             )
         return error is None
 
+    async def _nonce_lost(
+        self, transfer_id: str, network: str, source: str, nonce: int, tx_hash: str
+    ) -> str | None:
+        """None when the nonce is free, or used by this very transaction (the node knows
+        its hash). Otherwise another transaction took it: an error while that is not
+        finalized (a reorg could still free it), and once it is, SUPERSEDED (never
+        minable: `replaced`, or `canceled` for a bump not yet signed)."""
+        sender = self.senders[network]
+        if not isinstance(sender, NonceReader):
+            return None
+        latest = await sender.transaction_count(source, "latest")
+        if latest <= nonce or await sender.tx_known(_evm_hash(tx_hash)):
+            return None
+        final = await sender.transaction_count(source, "finalized")
+        if final <= nonce:
+            return (
+                f"nonce {nonce} already used by another transaction (latest nonce {latest}, "
+                f"not finalized yet); the node does not know {tx_hash}"
+            )
+        reason = (
+            f"nonce {nonce} of {source} was used by another transaction (finalized nonce "
+            f"{final}); this one can never be mined"
+        )
+        # A sibling of ours the node knows is the one that took the nonce (its facts are
+        # on their way, and its confirmation supersedes the rest): it is left alone.
+        async with self.db.sessions() as session:
+            siblings = (
+                await session.execute(
+                    select(OutgoingTransfer.id, OutgoingTransfer.tx_hash)
+                    .where(OutgoingTransfer.network == network)
+                    .where(OutgoingTransfer.source_address == source)
+                    .where(OutgoingTransfer.nonce == nonce)
+                    .where(OutgoingTransfer.id != transfer_id)
+                    .where(OutgoingTransfer.tx_hash.is_not(None))
+                )
+            ).all()
+        known = [
+            sibling_id
+            for sibling_id, sibling_hash in siblings
+            if sibling_hash is not None and await sender.tx_known(_evm_hash(sibling_hash))
+        ]
+        async with self.db.transaction() as session:
+            transfer = await repository.lock_transfer(session, transfer_id)
+            if transfer.block_number is None and transfer.state in (
+                OutgoingState.SIGNED,
+                OutgoingState.BROADCAST,
+            ):
+                await repository.apply_event(
+                    session, transfer, OutgoingEvent.SUPERSEDED, failure_reason=reason
+                )
+                await end_nonce(
+                    session,
+                    network=transfer.network,
+                    source_address=source,
+                    nonce=nonce,
+                    keep=[transfer_id, *known],
+                    reason=reason,
+                )
+        log.warning("a transfer lost its nonce", extra={"transfer_id": transfer_id})
+        return reason
+
     async def _record(self, transfer_id: str, error: str | None) -> None:
         async with self.db.transaction() as session:
             transfer = await repository.lock_transfer(session, transfer_id)
@@ -194,6 +428,10 @@ class Broadcaster:
                 await repository.apply_event(
                     session, transfer, None, last_broadcast_error=error and error[:2000]
                 )
+
+
+def _evm_hash(tx_hash: str) -> str:
+    return "0x" + tx_hash.lower().removeprefix("0x")
 
 
 def build_senders(

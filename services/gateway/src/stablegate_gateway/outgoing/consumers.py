@@ -2,17 +2,25 @@
 outgoing transfers through `repository.apply_event` (DESIGN.md §8, step 6), and the
 time-based decisions that follow from them (stuck EVM transactions).
 
-- `chain.tx.mined`: the mined facts are stored (block, gas, fee; state unchanged). On
-  EVM, another transfer of ours with the same source and nonce (original or fee bump)
-  can never be mined now: it is SUPERSEDED.
+Every fact carries the watcher's sequence for its hash (one transfer, one hash): a fact
+older than the newest applied (`chain_sequence`) is stale and dropped.
+
+- `chain.tx.mined`: the mined facts are stored (block, gas, fee; state unchanged). A
+  transfer given up too early (replaced, or failed unmined: a Tron expiry) is reopened
+  (FOUND_MINED, back to broadcast) and a re-plan of its source not yet signed canceled.
 - `chain.tx.confirmed`: CONFIRMED, or REVERTED when the receipt failed (the gas it burned
-  is recorded: the fee was paid all the same).
+  is recorded: the fee was paid all the same); a `canceling` one mined all the same is
+  booked the same way. On EVM, our other transfers with the same source and nonce
+  (original or fee bump) can never be mined now: SUPERSEDED. Only here, not on `mined`:
+  a block at depth 1 may be reorged out and the sibling mined instead.
 - `chain.tx.reorged`: the block that held it is gone: REORGED_OUT from confirmed / failed
   (back to broadcast; the broadcaster re-sends the same bytes), or the mined facts are
-  forgotten while still broadcast.
-- `chain.tx.not_found`: a Tron transaction past its expiration is dead: EXPIRED, and the
-  re-plan hook is called (the planner builds a new transaction, `replaces` set). An EVM
-  one is left to the broadcaster (re-sent) and to `plan_stuck_replacements`.
+  forgotten while still broadcast / canceling. The siblings its confirmation superseded
+  are REINSTATED (back in flight, watched again).
+- `chain.tx.not_found`: a Tron transaction past its expiration by the solidified head is
+  dead: EXPIRED, and the re-plan hook is called (a canceling one is just canceled). An
+  EVM one is left to the broadcaster (re-sent, or found to have lost its nonce) and to
+  `plan_stuck_replacements`.
 
 The handlers run inside `stablegate_common.bus.idempotent` (inbox claim + changes in one
 transaction). Facts about a hash we do not know are logged and dropped.
@@ -21,11 +29,12 @@ transaction). Facts about a hash we do not know are logged and dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from stablegate_common.bus import Bus, SessionHandler, idempotent
 from stablegate_common.db import Database
@@ -65,26 +74,48 @@ def chain_tx_handler(replan: Replan | None = None) -> SessionHandler:
     """The session handler for `idempotent(db, CONSUMER, …)`."""
 
     async def on_chain_tx(session: AsyncSession, event: Event) -> None:
-        if event.type == ChainTxNotFound.event_type:
-            await apply_not_found(session, parse_payload(event, ChainTxNotFound), replan)
-            return
-        kinds: dict[str, type[ChainTxFields]] = {
+        kinds: dict[str, type[ChainTxFields] | type[ChainTxNotFound]] = {
             ChainTxMined.event_type: ChainTxMined,
             ChainTxConfirmed.event_type: ChainTxConfirmed,
             ChainTxReorged.event_type: ChainTxReorged,
+            ChainTxNotFound.event_type: ChainTxNotFound,
         }
-        fields = parse_payload(event, kinds[event.type])
-        transfer = await _locked_by_hash(session, fields.network, fields.tx_hash)
+        payload = parse_payload(event, kinds[event.type])
+        transfer = await _locked_by_hash(session, payload.network, payload.tx_hash)
         if transfer is None:
             return
-        if event.type == ChainTxReorged.event_type:
-            await apply_reorged(session, transfer, fields)
+        if not await _fresh(session, transfer, event):
+            return
+        if isinstance(payload, ChainTxNotFound):
+            await apply_not_found(session, transfer, payload, replan)
+        elif event.type == ChainTxReorged.event_type:
+            await apply_reorged(session, transfer, payload)
         else:
             await apply_mined(
-                session, transfer, fields, final=event.type != ChainTxMined.event_type
+                session, transfer, payload, final=event.type != ChainTxMined.event_type
             )
 
     return on_chain_tx
+
+
+async def _fresh(session: AsyncSession, transfer: OutgoingTransfer, event: Event) -> bool:
+    """The watcher numbers its events per hash (one transfer has one hash): one older
+    than the newest applied is stale (redelivered late, or taken by a slower replica)
+    and dropped; a newer one is recorded as applied."""
+    if event.sequence <= transfer.chain_sequence:
+        log.info(
+            "stale chain fact dropped",
+            extra={
+                "transfer_id": transfer.id,
+                "event_type": event.type,
+                "sequence": event.sequence,
+                "applied": transfer.chain_sequence,
+            },
+        )
+        return False
+    transfer.chain_sequence = event.sequence
+    await session.flush()
+    return True
 
 
 async def consume_outgoing(bus: Bus, db: Database, replan: Replan | None = None) -> None:
@@ -110,16 +141,22 @@ async def apply_mined(
 ) -> None:
     facts = mined_facts(fields)
     state = S(transfer.state)
-    if state is S.REPLACED:
-        # We took the other one for the winner; the chain says this one was mined.
+    if state is S.REPLACED or (state is S.FAILED and transfer.block_number is None):
+        # Given up too early (a sibling's block was reorged out, or a Tron expiry judged
+        # wrongly): the chain says this one was mined. Back in flight, booked from here.
         log.error(
-            "a transfer marked replaced was mined",
-            extra={"transfer_id": transfer.id, "tx_hash": fields.tx_hash},
+            "a transfer given up was found mined",
+            extra={"transfer_id": transfer.id, "tx_hash": fields.tx_hash, "state": state},
         )
-        return
-    if final and state is S.BROADCAST:
+        await repository.apply_event(session, transfer, E.FOUND_MINED, failure_reason=None)
+        if state is S.FAILED:
+            await cancel_redos(session, transfer)
+        state = S.BROADCAST
+    if final and state in (S.BROADCAST, S.CANCELING):
         event = E.CONFIRMED if fields.success else E.REVERTED
         reason = None if fields.success else "reverted on chain (the network fee was paid)"
+        if state is S.CANCELING:
+            reason = f"canceled, but mined all the same; {reason or 'booked as confirmed'}"
         await repository.apply_event(
             session, transfer, event, **facts, **({"failure_reason": reason} if reason else {})
         )
@@ -129,7 +166,7 @@ async def apply_mined(
             gas=fields.gas_used,
             energy=fields.energy_used,
         )
-    elif state in (S.BROADCAST, S.CONFIRMED, S.FAILED):
+    elif state in (S.BROADCAST, S.CONFIRMED, S.FAILED, S.CANCELING):
         await repository.apply_event(session, transfer, None, **facts)
     else:
         log.warning(
@@ -137,29 +174,108 @@ async def apply_mined(
             extra={"transfer_id": transfer.id, "state": transfer.state},
         )
         return
-    await supersede_siblings(session, transfer)
+    if final:
+        # Only a confirmed transaction has taken the nonce: a block at depth 1 may still
+        # be reorged out, and the sibling mined instead (then it must still be watched).
+        await supersede_siblings(session, transfer)
 
 
 async def supersede_siblings(session: AsyncSession, mined: OutgoingTransfer) -> None:
-    """SUPERSEDED for our other transfers holding the mined one's EVM nonce."""
+    """SUPERSEDED for our other transfers holding the confirmed one's EVM nonce."""
     if mined.nonce is None:
+        return
+    await end_nonce(
+        session,
+        network=mined.network,
+        source_address=mined.source_address,
+        nonce=mined.nonce,
+        keep=(mined.id,),
+        reason=f"{mined.id} was confirmed with the same nonce",
+    )
+
+
+# What another transaction's confirmed nonce ends, and what it leaves alone.
+_NONCE_LOSERS = (S.PLANNED, S.AWAITING_SIGNATURE, S.SIGNED, S.BROADCAST, S.CANCELING)
+
+
+async def end_nonce(
+    session: AsyncSession,
+    *,
+    network: str,
+    source_address: str,
+    nonce: int,
+    keep: Collection[str],
+    reason: str,
+) -> list[str]:
+    """SUPERSEDED for every transfer of ours at (source, nonce) but those in `keep` that
+    is still waiting for that nonce, mined ones excepted (their own facts decide)."""
+    query = (
+        select(OutgoingTransfer.id)
+        .where(OutgoingTransfer.network == network)
+        .where(OutgoingTransfer.source_address == source_address)
+        .where(OutgoingTransfer.nonce == nonce)
+        .where(OutgoingTransfer.state.in_([s.value for s in _NONCE_LOSERS]))
+        .where(OutgoingTransfer.block_number.is_(None))
+        .order_by(OutgoingTransfer.id)
+    )
+    if keep:
+        query = query.where(OutgoingTransfer.id.not_in(list(keep)))
+    ended: list[str] = []
+    for sibling_id in list(await session.scalars(query)):
+        sibling = await repository.lock_transfer(session, sibling_id)
+        if sibling.state in _NONCE_LOSERS and sibling.block_number is None:
+            await repository.apply_event(session, sibling, E.SUPERSEDED, failure_reason=reason)
+            ended.append(sibling_id)
+    return ended
+
+
+async def reinstate_siblings(session: AsyncSession, reorged: OutgoingTransfer) -> None:
+    """The transaction that took the nonce left the chain: the siblings it superseded
+    (signed bytes that may still be mined) are back in flight, and watched again."""
+    if reorged.nonce is None:
         return
     siblings = await session.scalars(
         select(OutgoingTransfer.id)
-        .where(OutgoingTransfer.network == mined.network)
-        .where(OutgoingTransfer.source_address == mined.source_address)
-        .where(OutgoingTransfer.nonce == mined.nonce)
-        .where(OutgoingTransfer.id != mined.id)
-        .where(OutgoingTransfer.state.in_([S.SIGNED.value, S.BROADCAST.value]))
+        .where(OutgoingTransfer.network == reorged.network)
+        .where(OutgoingTransfer.source_address == reorged.source_address)
+        .where(OutgoingTransfer.nonce == reorged.nonce)
+        .where(OutgoingTransfer.id != reorged.id)
+        .where(OutgoingTransfer.state.in_([S.REPLACED.value, S.CANCELED.value]))
+        .where(OutgoingTransfer.tx_hash.is_not(None))
+        .order_by(OutgoingTransfer.id)
     )
     for sibling_id in list(siblings):
         sibling = await repository.lock_transfer(session, sibling_id)
-        if sibling.state in (S.SIGNED, S.BROADCAST):
+        if sibling.state in (S.REPLACED, S.CANCELED) and sibling.tx_hash is not None:
             await repository.apply_event(
                 session,
                 sibling,
-                E.SUPERSEDED,
-                failure_reason=f"{mined.id} was mined with the same nonce",
+                E.REINSTATED,
+                failure_reason=f"{reorged.id}, which had taken the nonce, was reorged out",
+            )
+
+
+async def cancel_redos(session: AsyncSession, found: OutgoingTransfer) -> None:
+    """A transfer that failed unmined was mined after all: a re-plan of the same source
+    not yet signed would move funds that are gone (or pay twice). It is canceled (or
+    canceling, when its request was issued); one already signed is left to its own
+    outcome (the planner read the balances then; a sweep of gone funds reverts)."""
+    redos = await session.scalars(
+        select(OutgoingTransfer.id)
+        .where(OutgoingTransfer.network == found.network)
+        .where(OutgoingTransfer.source_address == found.source_address)
+        .where(OutgoingTransfer.created_at > found.created_at)
+        .where(OutgoingTransfer.state.in_([S.PLANNED.value, S.AWAITING_SIGNATURE.value]))
+        .order_by(OutgoingTransfer.id)
+    )
+    for redo_id in list(redos):
+        redo = await repository.lock_transfer(session, redo_id)
+        if redo.state in (S.PLANNED, S.AWAITING_SIGNATURE):
+            await repository.apply_event(
+                session,
+                redo,
+                E.CANCELED,
+                failure_reason=f"{found.id}, which this redoes, was mined after all",
             )
 
 
@@ -171,27 +287,43 @@ async def apply_reorged(
     state = S(transfer.state)
     if state in (S.CONFIRMED, S.FAILED):
         await repository.apply_event(session, transfer, E.REORGED_OUT, failure_reason=None)
-    elif state is S.BROADCAST:
+        await reinstate_siblings(session, transfer)
+    elif state in (S.BROADCAST, S.CANCELING):
         await repository.apply_event(
             session, transfer, None, **dict.fromkeys(repository.MINED_FACTS)
         )
 
 
 async def apply_not_found(
-    session: AsyncSession, fields: ChainTxNotFound, replan: Replan | None
+    session: AsyncSession,
+    transfer: OutgoingTransfer,
+    fields: ChainTxNotFound,
+    replan: Replan | None,
 ) -> None:
-    transfer = await _locked_by_hash(session, fields.network, fields.tx_hash)
-    if transfer is None or transfer.state != S.BROADCAST or transfer.expiration_ms is None:
+    """A Tron transaction unknown to the node is dead once the *solidified* head (what the
+    watcher reports for Tron: `walletsolidity/getnowblock`, the transaction absent from
+    the solidified chain too) is past its expiration: a block holding it would be older
+    than the expiration, so solidified already. Broadcast → EXPIRED (failed) and a
+    re-plan; canceling → canceled for good."""
+    state = S(transfer.state)
+    if state not in (S.BROADCAST, S.CANCELING) or transfer.expiration_ms is None:
         return
-    head_ms = int(fields.head_timestamp.timestamp()) * 1000
+    if transfer.block_number is not None:
+        return  # mined facts stand until a reorg says otherwise
+    head_ms = int(fields.head_timestamp.timestamp() * 1000)
     if head_ms <= transfer.expiration_ms:
         return  # may still be mined (the node may only have lost it from its pool)
+    why = (
+        f"expiration {transfer.expiration_ms} ms, solidified head block {fields.head_block} "
+        f"at {head_ms} ms"
+    )
+    if state is S.CANCELING:
+        await repository.apply_event(
+            session, transfer, E.EXPIRED, failure_reason=f"canceled; expired unmined ({why})"
+        )
+        return
     await repository.apply_event(
-        session,
-        transfer,
-        E.EXPIRED,
-        failure_reason=f"expired unmined (expiration {transfer.expiration_ms} ms, head block "
-        f"{fields.head_block} at {head_ms} ms)",
+        session, transfer, E.EXPIRED, failure_reason=f"expired unmined ({why})"
     )
     if replan is not None:
         await replan(session, transfer)
@@ -250,6 +382,15 @@ async def plan_stuck_replacements(
     that is itself not stuck yet). Returns the new batch ids."""
     now = now or datetime.now(UTC)
     replaced = select(OutgoingTransfer.replaces).where(OutgoingTransfer.replaces.is_not(None))
+    sibling = aliased(OutgoingTransfer)
+    nonce_mined = (
+        select(sibling.id)
+        .where(sibling.network == OutgoingTransfer.network)
+        .where(sibling.source_address == OutgoingTransfer.source_address)
+        .where(sibling.nonce == OutgoingTransfer.nonce)
+        .where(sibling.block_number.is_not(None))
+        .exists()
+    )
     stuck = await session.scalars(
         select(OutgoingTransfer)
         .where(OutgoingTransfer.state == S.BROADCAST.value)
@@ -257,6 +398,7 @@ async def plan_stuck_replacements(
         .where(OutgoingTransfer.block_number.is_(None))
         .where(OutgoingTransfer.first_broadcast_at < now - timedelta(seconds=stuck_seconds))
         .where(OutgoingTransfer.id.not_in(replaced))
+        .where(~nonce_mined)  # a bump of a nonce already mined could never be mined
         .order_by(OutgoingTransfer.first_broadcast_at)
     )
     batches: list[str] = []

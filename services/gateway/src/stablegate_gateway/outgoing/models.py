@@ -121,6 +121,9 @@ class OutgoingTransfer(Base):
     bandwidth_used: Mapped[int | None] = mapped_column(BigInteger)
     fee_paid_base_units: Mapped[int | None] = mapped_column(BaseUnits)  # native coin
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    # The highest `chain.tx.*` sequence applied (the watcher numbers its events per hash,
+    # and a transfer has one hash): an older fact delivered late is dropped.
+    chain_sequence: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # An EVM fee bump (same nonce) or a Tron re-plan after expiry points at what it redoes.
     replaces: Mapped[str | None] = mapped_column(ForeignKey("outgoing_transfers.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

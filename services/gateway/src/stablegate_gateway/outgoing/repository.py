@@ -34,7 +34,6 @@ from stablegate_common.events.contracts import OutgoingTransferUpdated
 from stablegate_gateway.outgoing.models import OutgoingBatch, OutgoingTransfer
 from stablegate_gateway.outgoing.plans import PlannedTransfer, PlanSummary
 from stablegate_gateway.outgoing.states import (
-    IN_FLIGHT,
     TERMINAL,
     InvalidOutgoingTransition,
     OutgoingEvent,
@@ -55,7 +54,14 @@ MAX_TRANSFERS = 1000  # the signer's limit per request
 _LOWER_EVM = re.compile(r"0x[0-9a-f]{40}")
 
 BatchStatus = Literal[
-    "planned", "awaiting_signature", "signed", "broadcasting", "completed", "failed", "canceled"
+    "planned",
+    "awaiting_signature",
+    "signed",
+    "broadcasting",
+    "completed",
+    "failed",
+    "canceling",
+    "canceled",
 ]
 
 # Facts a caller may set through `apply_event`; anything else is a programming error.
@@ -393,12 +399,22 @@ async def list_batches(
 
 
 async def unfinished_batch(session: AsyncSession, network: str) -> str | None:
-    """The id of a batch of `network` with a transfer not yet terminal, if any."""
+    """The id of a batch of `network` with a transfer not yet terminal, if any.
+
+    A `canceling` transfer counts (its signed bytes may still be mined: a new round now
+    could move the same funds twice, Tron having no nonce), except an EVM one: its nonce
+    is the guard (the next round takes the same pending nonce, so at most one of the two
+    is mined, and both are watched), and nothing but a next transaction from its source
+    would ever use that nonce up and let it end."""
     query = (
         select(OutgoingTransfer.batch_id)
         .where(
             OutgoingTransfer.network == network,
             OutgoingTransfer.state.not_in([s.value for s in TERMINAL]),
+            ~(
+                (OutgoingTransfer.state == OutgoingState.CANCELING.value)
+                & OutgoingTransfer.nonce.is_not(None)
+            ),
         )
         .limit(1)
     )
@@ -423,6 +439,10 @@ def batch_status(states: Iterable[OutgoingState | str]) -> BatchStatus:
     current = [OutgoingState(s) for s in states]
     if not current:
         return "planned"
+    if OutgoingState.CANCELING in current and all(
+        s in TERMINAL or s is OutgoingState.CANCELING for s in current
+    ):
+        return "canceling"  # canceled, some signed bytes still watched until unminable
     if all(s in TERMINAL for s in current):
         if OutgoingState.FAILED in current:
             return "failed"
@@ -521,6 +541,7 @@ async def accept_signed(session: AsyncSession, signed_document: bytes, *, by: st
     if batch.signed_document is not None:
         return _same_as_accepted(batch, transfers, verified)
     _check_acceptable(batch, transfers)
+    await _check_nonces_free(session, batch.network, transfers)
     await _check_hashes_unused(session, batch.network, verified)
     by_id = {v.id: v for v in verified}
     for transfer in transfers:
@@ -568,6 +589,35 @@ def _check_acceptable(batch: OutgoingBatch, transfers: Sequence[OutgoingTransfer
             )
 
 
+async def _check_nonces_free(
+    session: AsyncSession, network: str, transfers: Sequence[OutgoingTransfer]
+) -> None:
+    """An EVM transfer whose (source, nonce) another transfer of ours was mined with can
+    never be mined (a fee bump signed after the original won): refused, so that nothing
+    sits in `broadcast` forever answering "nonce too low"."""
+    for transfer in transfers:
+        if transfer.nonce is None:
+            continue
+        mined = await session.scalar(
+            select(OutgoingTransfer.id)
+            .where(
+                OutgoingTransfer.network == network,
+                OutgoingTransfer.source_address == transfer.source_address,
+                OutgoingTransfer.nonce == transfer.nonce,
+                OutgoingTransfer.id != transfer.id,
+                OutgoingTransfer.block_number.is_not(None),
+            )
+            .limit(1)
+        )
+        if mined is not None:
+            raise SignedResponseRejected(
+                f"nonce {transfer.nonce} of {transfer.source_address} was already mined by "
+                f"transfer {mined}; cancel this batch",
+                param="nonce",
+                transaction=transfer.id,
+            )
+
+
 async def _check_hashes_unused(
     session: AsyncSession, network: str, verified: Sequence[VerifiedTransaction]
 ) -> None:
@@ -589,8 +639,13 @@ async def _check_hashes_unused(
 
 
 async def cancel_batch(session: AsyncSession, batch_id: str, *, by: str) -> OutgoingBatch:
-    """Cancel every transfer of the batch not yet broadcast (planned, awaiting its
-    signature, or signed). Broadcast ones go on; idempotent once canceled."""
+    """Cancel every transfer of the batch not yet broadcast. A planned one is canceled;
+    one awaiting its signature or signed becomes `canceling`: never broadcast by the
+    gateway, but signed bytes may exist (the operator's file, the signer's output), so it
+    is still watched and counts as in flight until it provably cannot be mined (then
+    `canceled`), or is booked if it is mined after all. The stored signed bytes are
+    dropped (the hash is kept: it is what the watcher tracks). Broadcast ones go on;
+    idempotent once canceled."""
     batch = await get_batch(session, batch_id, lock=True)
     transfers = await batch_transfers(session, batch_id, lock=True)
     cancelable = [
@@ -608,18 +663,17 @@ async def cancel_batch(session: AsyncSession, batch_id: str, *, by: str) -> Outg
             param="id",
         )
     for transfer in cancelable:
-        if transfer.state in IN_FLIGHT:
-            # Its signed bytes exist in the operator's file; say so in the record.
+        if transfer.state == OutgoingState.PLANNED:
+            await apply_event(
+                session, transfer, OutgoingEvent.CANCELED, failure_reason=f"canceled by {by}"
+            )
+        else:
             await apply_event(
                 session,
                 transfer,
                 OutgoingEvent.CANCELED,
-                failure_reason=f"canceled by {by} after signing; the signed file must not be "
-                "broadcast",
-            )
-        else:
-            await apply_event(
-                session, transfer, OutgoingEvent.CANCELED, failure_reason=f"canceled by {by}"
+                failure_reason=f"canceled by {by} after its request was issued; its signed "
+                "bytes must not be broadcast, and it is watched until it cannot be mined",
             )
     batch.canceled_at = datetime.now(UTC)
     batch.canceled_by = by
@@ -669,6 +723,8 @@ async def apply_event(
         changes["last_broadcast_at"] = now
         if transfer.first_broadcast_at is None:
             changes["first_broadcast_at"] = now
+    if state is OutgoingState.CANCELING and previous is not OutgoingState.CANCELING:
+        changes["signed_hex"] = None  # never broadcast by us again; the hash stays tracked
     changes |= facts
     changed = {k: v for k, v in changes.items() if getattr(transfer, k) != v}
     if event is None and not changed:

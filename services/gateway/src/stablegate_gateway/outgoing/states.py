@@ -4,10 +4,18 @@ Sweeps, refunds and payouts all move money through the same steps:
 
     planned → awaiting_signature → signed → broadcast → confirmed
                                                       ↘ failed (reverted on chain: gas burned)
-    planned / awaiting_signature / signed → canceled (by a person, or its dependency failed)
+    planned → canceled (by a person, or its dependency failed: nothing was signed)
+    awaiting_signature / signed → canceling (the same, but signed bytes may exist)
+    canceling → canceled (provably never minable: a Tron expiration passed by the
+                solidified head, or its EVM nonce taken by another confirmed transaction)
+    canceling → confirmed / failed (mined all the same: booked like any other)
+    planned / awaiting_signature → canceled (another transaction took its EVM nonce)
     awaiting_signature / signed / broadcast → failed (a Tron transaction expired unmined)
-    signed / broadcast → replaced (another transaction took its EVM nonce)
+    signed / broadcast → replaced (another transaction took its EVM nonce, confirmed)
     confirmed / failed → broadcast (a reorg dropped the block that held it: tracked again)
+    replaced / failed unmined → broadcast (found mined after all: booked from there)
+    replaced → broadcast, canceled with a hash → canceling (the transaction that took the
+                nonce was reorged out: the nonce is free again, the bytes minable)
 
 - `planned`: the gateway chose source, destination, amount and fees; nothing is signed.
 - `awaiting_signature`: its signing request was handed out; the plan is frozen (the
@@ -19,7 +27,12 @@ Sweeps, refunds and payouts all move money through the same steps:
 - `confirmed`: mined with success and as deep as the network's confirmation depth.
 - `failed`: it cannot happen as planned: reverted on chain (the gas is spent and
   recorded), or expired before it was mined (Tron). A replacement is planned anew.
-- `canceled`: it will never be broadcast.
+- `canceling`: a person canceled it (or its dependency failed) after a signature could
+  exist; the gateway never broadcasts it, but the bytes may still be mined by anyone who
+  holds them, so it is still watched (and counted as in flight) until it provably cannot
+  be mined. Not one of DESIGN §8's public statuses: the ops API shows it as `canceled`
+  with `canceling: true` until it is settled.
+- `canceled`: it will never be broadcast, and can never be mined.
 - `replaced`: a transaction with the same nonce was mined instead (an EVM fee bump).
 
 A reorg can drop a mined transaction only from `confirmed` or from a `failed` that was
@@ -43,6 +56,7 @@ class OutgoingState(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
     REPLACED = "replaced"
+    CANCELING = "canceling"
 
 
 class OutgoingEvent(StrEnum):
@@ -55,7 +69,9 @@ class OutgoingEvent(StrEnum):
     EXPIRED = "expired"  # a Tron transaction's expiration passed and it is not mined
     CANCELED = "canceled"  # a person canceled it
     DEPENDENCY_FAILED = "dependency_failed"  # what it needs (a fee top-up) failed
-    SUPERSEDED = "superseded"  # another transaction was mined with its nonce
+    SUPERSEDED = "superseded"  # another transaction was confirmed with its nonce
+    FOUND_MINED = "found_mined"  # a watcher saw it mined after we had given it up
+    REINSTATED = "reinstated"  # the transaction that superseded it was reorged out
 
 
 S = OutgoingState
@@ -63,7 +79,7 @@ E = OutgoingEvent
 
 TERMINAL = frozenset({S.CONFIRMED, S.FAILED, S.CANCELED, S.REPLACED})
 # Whatever is in these states may be on the network (or in someone's signed file).
-IN_FLIGHT = frozenset({S.SIGNED, S.BROADCAST})
+IN_FLIGHT = frozenset({S.SIGNED, S.BROADCAST, S.CANCELING})
 
 _TRANSITIONS: dict[tuple[OutgoingState, OutgoingEvent], OutgoingState] = {
     (S.PLANNED, E.REQUEST_ISSUED): S.AWAITING_SIGNATURE,
@@ -78,13 +94,25 @@ _TRANSITIONS: dict[tuple[OutgoingState, OutgoingEvent], OutgoingState] = {
     (S.SIGNED, E.EXPIRED): S.FAILED,
     (S.BROADCAST, E.EXPIRED): S.FAILED,
     (S.PLANNED, E.CANCELED): S.CANCELED,
-    (S.AWAITING_SIGNATURE, E.CANCELED): S.CANCELED,
-    (S.SIGNED, E.CANCELED): S.CANCELED,
+    (S.AWAITING_SIGNATURE, E.CANCELED): S.CANCELING,
+    (S.SIGNED, E.CANCELED): S.CANCELING,
     (S.PLANNED, E.DEPENDENCY_FAILED): S.CANCELED,
-    (S.AWAITING_SIGNATURE, E.DEPENDENCY_FAILED): S.CANCELED,
-    (S.SIGNED, E.DEPENDENCY_FAILED): S.CANCELED,
+    (S.AWAITING_SIGNATURE, E.DEPENDENCY_FAILED): S.CANCELING,
+    (S.SIGNED, E.DEPENDENCY_FAILED): S.CANCELING,
+    (S.PLANNED, E.SUPERSEDED): S.CANCELED,
+    (S.AWAITING_SIGNATURE, E.SUPERSEDED): S.CANCELED,
     (S.SIGNED, E.SUPERSEDED): S.REPLACED,
     (S.BROADCAST, E.SUPERSEDED): S.REPLACED,
+    # Canceled after a signature could exist: watched until it provably cannot be mined.
+    (S.CANCELING, E.EXPIRED): S.CANCELED,
+    (S.CANCELING, E.SUPERSEDED): S.CANCELED,
+    (S.CANCELING, E.CONFIRMED): S.CONFIRMED,
+    (S.CANCELING, E.REVERTED): S.FAILED,
+    # Given up too early: the chain says otherwise.
+    (S.REPLACED, E.FOUND_MINED): S.BROADCAST,
+    (S.FAILED, E.FOUND_MINED): S.BROADCAST,
+    (S.REPLACED, E.REINSTATED): S.BROADCAST,
+    (S.CANCELED, E.REINSTATED): S.CANCELING,
 }
 
 

@@ -215,9 +215,10 @@ async def unbooked_outflows(
     session: AsyncSession, network: str, *, block: int, grace_seconds: float
 ) -> tuple[dict[tuple[str, str], list[int]], dict[tuple[str, str], int]]:
     """What the chain at `block` may show that the books do not, per (asset, address):
-    token amounts of outgoing transfers in broadcast (mined or not; only those the ledger
-    learned of, or saw mined, less than `grace_seconds` ago), and the sum of those it has
-    booked as confirmed in a block after `block` (gone from the books, still on chain)."""
+    token amounts of outgoing transfers in broadcast or canceling (mined or not; only
+    those the ledger learned of, or saw mined, less than `grace_seconds` ago), and the sum
+    of those it has booked as confirmed in a block after `block` (gone from the books,
+    still on chain)."""
     rows = await session.execute(
         select(
             OutgoingBooking.state,
@@ -228,7 +229,7 @@ async def unbooked_outflows(
             OutgoingBooking.network == network,
             OutgoingBooking.outflow_base_units > 0,
             or_(
-                (OutgoingBooking.state == "broadcast")
+                OutgoingBooking.state.in_(("broadcast", "canceling"))
                 & (
                     OutgoingBooking.in_flight_since
                     > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, grace_seconds)
@@ -240,7 +241,7 @@ async def unbooked_outflows(
     in_flight: dict[tuple[str, str], list[int]] = {}
     ahead: dict[tuple[str, str], int] = {}
     for state, asset, address, amount in rows:
-        if state == "broadcast":
+        if state in ("broadcast", "canceling"):
             in_flight.setdefault((asset, address), []).append(int(amount))
         else:
             ahead[(asset, address)] = ahead.get((asset, address), 0) + int(amount)

@@ -351,6 +351,11 @@ def _check_identity(booking: OutgoingBooking, identity: repository.OutgoingIdent
             )
 
 
+# Gateway states whose tokens may leave before the books say so: broadcast, and canceling
+# (canceled after signing: never sent by the gateway, but the signed bytes may be mined).
+OUTFLOW_IN_FLIGHT = ("broadcast", "canceling")
+
+
 def _advance_outgoing(
     booking: OutgoingBooking,
     facts: OutgoingFacts,
@@ -358,11 +363,11 @@ def _advance_outgoing(
     version: int,
 ) -> None:
     outflow = holding_outflow(facts)
-    if outflow == 0 or facts.state != "broadcast":
+    if outflow == 0 or facts.state not in OUTFLOW_IN_FLIGHT:
         booking.in_flight_since = None
     elif (
         booking.in_flight_since is None
-        or booking.state != "broadcast"
+        or booking.state != facts.state
         or booking.block_number != update.block_number
     ):
         # It just went out, or was just seen mined (again): reconciliation may find the
