@@ -150,7 +150,9 @@ def test_cli_start_status_pay_stop(tmp_path: Path) -> None:
     assert not (tmp_path / "ethereum.pid").exists()
 
 
-async def test_a_revert_or_a_reorg_leaves_the_chain_clock_on_the_wall_clock(anvil: AnvilChain) -> None:
+async def test_a_revert_or_a_reorg_leaves_the_chain_clock_on_the_wall_clock(
+    anvil: AnvilChain,
+) -> None:
     """anvil's evm_revert rewinds its clock to the snapshot's block; the fixture puts it
     back, or every isolated test would leave later blocks stamped in the past."""
     snapshot_id = await anvil.snapshot()

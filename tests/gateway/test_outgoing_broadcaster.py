@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import text
 
 from stablegate_common.chains.evm import EvmClient
 from stablegate_common.events import Event, make_event
@@ -29,7 +30,7 @@ from stablegate_common.events.contracts import (
 )
 from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.outgoing import repository
-from stablegate_gateway.outgoing.broadcaster import Broadcaster
+from stablegate_gateway.outgoing.broadcaster import LOCK_KEY, Broadcaster
 from stablegate_gateway.outgoing.consumers import (
     bumped,
     chain_tx_handler,
@@ -350,3 +351,14 @@ async def test_a_tron_transfer_not_found_past_its_expiration_expires(
     expired = await state_of(gateway_ctx, transfer.id)
     assert expired.state == "failed"
     assert "expired" in (expired.failure_reason or "")
+
+
+async def test_the_round_lock_is_per_schema(gateway_ctx: GatewayContext) -> None:
+    """One broadcaster per gateway: a round held in another schema (another gateway on the
+    same database, or a parallel test) does not make this one skip."""
+    broadcaster = Broadcaster(gateway_ctx.db, {}, rebroadcast_seconds=30)
+    own = LOCK_KEY.format(schema=gateway_ctx.db.schema)
+    for key, expected in ((LOCK_KEY.format(schema="another_gateway"), 0), (own, None)):
+        async with gateway_ctx.db.sessions() as holder, holder.begin():
+            await holder.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+            assert await broadcaster.round() == expected

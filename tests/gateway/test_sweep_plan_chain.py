@@ -539,7 +539,8 @@ async def test_an_expired_tron_sweep_is_planned_again_once_its_round_is_finished
         network="tron", tx_hash="ab" * 32, checked_at=past, head_block=99, head_timestamp=past
     )
     async with ctx.db.transaction() as session:
-        await apply_not_found(session, not_found, replan.expired)
+        transfer = await repository.lock_transfer(session, sweep.id)
+        await apply_not_found(session, transfer, not_found, replan.expired)
     assert replan.wanted == {"tron"}
     (expired,) = [t for t in await _transfers(ctx, batch.id) if t.id == sweep.id]
     assert expired.state == "failed"

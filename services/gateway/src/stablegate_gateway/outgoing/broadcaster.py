@@ -60,7 +60,7 @@ from stablegate_gateway.outgoing.states import OutgoingEvent, OutgoingState
 
 log = logging.getLogger(__name__)
 
-LOCK_KEY = "outgoing-broadcaster"
+LOCK_KEY = "outgoing-broadcaster:{schema}"  # one broadcaster per gateway schema
 _NOT_SENT = (
     OutgoingState.PLANNED.value,
     OutgoingState.AWAITING_SIGNATURE.value,
@@ -149,7 +149,8 @@ class Broadcaster:
         """One round; the number of sends tried, or None when another replica holds it."""
         async with self.db.sessions() as guard, guard.begin():
             locked = await guard.scalar(
-                text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"), {"k": LOCK_KEY}
+                text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"),
+                {"k": LOCK_KEY.format(schema=self.db.schema)},
             )
             if not locked:
                 return None
