@@ -124,6 +124,25 @@ async def sweeping(
         yield running
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def funded(
+    sweeping: RunningSuite,
+    keys: Keys,
+    anvil: AnvilChain,
+    anvil_bsc: AnvilChain,
+    tron_devnet: TronDevnet,
+) -> RunningSuite:
+    """The fee wallets funded: gas from a dev account on each anvil; on Tron TRX from the
+    faucet, most of it staked for energy (a FreezeBalanceV2 signed by the fee wallet's key)."""
+    for chain in (anvil, anvil_bsc):
+        await chain.send(
+            {"from": chain.accounts[5], "to": keys.evm_fee, "value": hex(EVM_FEE_WALLET_WEI)}
+        )
+    tron_devnet.fund(keys.tron_fee, trx_sun=TRON_FEE_WALLET_SUN)
+    tron_devnet.stake(keys.seed.private_key(TRON_FEE_PATH).hex(), TRON_STAKE_SUN, "ENERGY")
+    return sweeping
+
+
 # --- helpers -----------------------------------------------------------------------------
 
 
@@ -285,7 +304,7 @@ async def pay_intents(
 
 @pytest.mark.timeout(1200)  # 60 payments, then about 160 transactions through every service
 async def test_a_sweep_round_on_three_networks_empties_every_deposit_address(
-    sweeping: RunningSuite,
+    funded: RunningSuite,
     keys: Keys,
     anvil: AnvilChain,
     anvil_bsc: AnvilChain,
@@ -293,15 +312,7 @@ async def test_a_sweep_round_on_three_networks_empties_every_deposit_address(
     tmp_path: Path,
 ) -> None:
     tron = tron_devnet
-    # The fee wallets: gas from a dev account on each anvil; on Tron TRX from the faucet,
-    # most of it staked for energy (a signed FreezeBalanceV2 by the fee wallet's own key).
-    for chain in (anvil, anvil_bsc):
-        await chain.send(
-            {"from": chain.accounts[5], "to": keys.evm_fee, "value": hex(EVM_FEE_WALLET_WEI)}
-        )
-    tron.fund(keys.tron_fee, trx_sun=TRON_FEE_WALLET_SUN)
-    tron.stake(keys.seed.private_key(TRON_FEE_PATH).hex(), TRON_STAKE_SUN, "ENERGY")
-
+    sweeping = funded
     intents = await pay_intents(sweeping, anvil, anvil_bsc, tron)
     deposits = {n: [i["deposit_address"] for i in intents[n]] for n in NETWORKS}
     paid = {n: sum(int(i["amount_base_units"]) for i in intents[n]) for n in NETWORKS}
@@ -472,5 +483,126 @@ async def reconciled(
         " WHERE kind = 'asset' AND asset = 'USDT' AND lower(address) = ANY($1::text[])",
         [a.lower() for a in addresses],
     )
-    assert len(accounts) == 3 * INTENTS_PER_NETWORK, accounts
+    assert len(accounts) == len(addresses), accounts
     assert {int(a["balance_base_units"]) for a in accounts} == {0}, accounts
+
+
+# --- a reorg under a confirmed sweep -------------------------------------------------------
+
+
+async def transfer_states(suite: RunningSuite, transfer_id: str) -> list[str]:
+    """The states the gateway announced for one outgoing transfer, in order."""
+    rows = await suite.query(
+        "gateway",
+        "SELECT body FROM outbox WHERE routing_key = 'outgoing.transfer.updated'"
+        " AND body->'data'->>'transfer_id' = $1 ORDER BY id",
+        transfer_id,
+    )
+    bodies = [json.loads(r["body"]) if isinstance(r["body"], str) else r["body"] for r in rows]
+    return [str(b["data"]["state"]) for b in bodies]
+
+
+@pytest.mark.timeout(600)
+async def test_a_reorg_under_a_confirmed_sweep_sends_the_same_bytes_again(
+    funded: RunningSuite, keys: Keys, anvil: AnvilChain, tmp_path: Path
+) -> None:
+    suite = funded
+    intent = await create_intent(suite, amount="12.50", network="ethereum")
+    deposit, amount = intent["deposit_address"], int(intent["amount_base_units"])
+    await anvil.transfer(anvil.usdt, deposit, amount)
+    async with mining(anvil):
+
+        async def paid() -> bool:
+            return bool((await get_intent(suite, intent["id"]))["status"] == "paid")
+
+        await wait_for(paid, timeout=120, what="the intent paid")
+    treasury_before = await anvil.balance_of(anvil.usdt, keys.evm_treasury)
+
+    async with ops(suite, keys) as client:
+
+        async def planned() -> list[dict[str, Any]] | None:
+            # An earlier round in this module may still be finishing (one per network).
+            response = await client.post("/ops/v1/outgoing/sweeps", json={"network": "ethereum"})
+            assert response.status_code == 200, response.text
+            data: list[dict[str, Any]] = response.json()["data"]
+            return data or None
+
+        async with mining(anvil):  # the payment's balance is read at the confirmation depth
+            [batch] = await wait_for(planned, timeout=60, what="an Ethereum sweep planned")
+        issued = await client.post(f"/ops/v1/outgoing/batches/{batch['id']}/issue")
+        assert issued.status_code == 200, issued.text
+        policy = evm_policy(keys, "ethereum", anvil, "ETH")
+        signed = sign(tmp_path, keys, policy, batch["id"], issued.content)
+        accepted = await client.post(
+            "/ops/v1/outgoing/signed_responses",
+            content=signed,
+            headers={"Content-Type": "application/json"},
+        )
+        assert accepted.status_code == 200, accepted.text
+        topup, sweep = sorted(
+            accepted.json()["transfers"], key=lambda t: t["purpose"] != "fee_topup"
+        )
+        assert (topup["purpose"], sweep["purpose"]) == ("fee_topup", "sweep")
+        assert sweep["source_address"].lower() == deposit.lower()
+
+        async def state_of(transfer_id: str, wanted: str) -> dict[str, Any] | None:
+            detail = await batch_detail(client, batch["id"])
+            found = next(t for t in detail["transfers"] if t["id"] == transfer_id)
+            return found if found["state"] == wanted else None
+
+        # Slowly (well inside the watcher's 64-block reorg window), until it is confirmed.
+        async with mining(anvil, every=1.0):
+            first = await wait_for(
+                lambda: state_of(sweep["id"], "confirmed"), timeout=180, what="sweep confirmed"
+            )
+        raw = await anvil.rpc("eth_getRawTransactionByHash", first["tx_hash"])
+        receipt = await anvil.rpc("eth_getTransactionReceipt", first["tx_hash"])
+        head, sweep_block = await anvil.block_number(), int(first["block_number"])
+        depth = head - sweep_block + 1
+        topup_block = int((await state_of(topup["id"], "confirmed") or {})["block_number"])
+        assert topup_block < sweep_block  # the reorg leaves the top-up where it is
+
+        await anvil.reorg(depth)  # the sweep's block and those above it are replaced
+        assert await anvil.rpc("eth_getTransactionReceipt", first["tx_hash"]) is None
+
+        # The watcher reports it reorged, the gateway puts it back to broadcast, and the
+        # broadcaster sends the same bytes again (anvil mines them at once).
+        async def resent() -> bool:
+            again = await anvil.rpc("eth_getTransactionReceipt", first["tx_hash"])
+            return again is not None
+
+        await wait_for(resent, timeout=90, what="the sweep sent and mined again")
+        async with mining(anvil, every=1.0):
+            second = await wait_for(
+                lambda: state_of(sweep["id"], "confirmed"),
+                timeout=180,
+                what="sweep confirmed again",
+            )
+
+    assert second["tx_hash"] == first["tx_hash"]
+    assert second["broadcast_attempts"] > first["broadcast_attempts"]
+    assert await anvil.rpc("eth_getRawTransactionByHash", first["tx_hash"]) == raw
+    mined_again = await anvil.rpc("eth_getTransactionReceipt", first["tx_hash"])
+    assert mined_again["blockHash"] != receipt["blockHash"]
+    assert int(second["block_number"]) == int(mined_again["blockNumber"], 16)
+    # confirmed → broadcast (reorged out) → … → confirmed, and nothing else in between.
+    states = await transfer_states(suite, sweep["id"])
+    assert states.count("confirmed") == 2, states
+    after = states[states.index("confirmed") + 1 :]
+    assert (after[0], after[-1]) == ("broadcast", "confirmed"), states
+    assert set(after) == {"broadcast", "confirmed"}, states
+    # One sweep, moved once; the money is where it belongs.
+    assert await anvil.balance_of(anvil.usdt, deposit) == 0
+    assert await anvil.balance_of(anvil.usdt, keys.evm_treasury) == treasury_before + amount
+    fee = int(mined_again["gasUsed"], 16) * int(mined_again["effectiveGasPrice"], 16)
+    assert int(second["fee_paid_base_units"]) == fee
+
+    # The ledger took the sweep back when it left the chain and booked it again.
+    entries = await suite.query(
+        "reconciler",
+        "SELECT kind FROM journal_entries WHERE transfer_id = $1 ORDER BY created_at, id",
+        sweep["id"],
+    )
+    kinds = [e["kind"] for e in entries]
+    assert kinds.count("outgoing_reversal") >= 1, kinds
+    await reconciled(suite, {"ethereum": [deposit]}, {"ethereum": [second]})
