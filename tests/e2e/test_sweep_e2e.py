@@ -419,9 +419,15 @@ async def test_a_sweep_round_on_three_networks_empties_every_deposit_address(
         topup = next(t for t in topups if t["destination_address"] == sweep["source_address"])
         left = tron.trx_balance(sweep["source_address"])
         assert left == int(topup["amount_base_units"]) - int(sweep["fee_paid_base_units"])
-    # The stake came back: nothing is delegated any more.
+    # On delegated energy an address needs no TRX of its own: the top-up only activates it.
+    assert {int(t["amount_base_units"]) for t in topups} == {1}, topups
+    # Every delegation was taken back; the stake itself stays frozen in the fee wallet.
     account = await tron_call(tron, "wallet/getaccount", keys.tron_fee)
-    assert not account.get("delegated_frozenV2_balance_for_energy"), account
+    assert "delegated_frozenV2_balance_for_energy" not in account["account_resource"], account
+    assert {"type": "ENERGY", "amount": TRON_STAKE_SUN} in account["frozenV2"], account
+    for address in deposits["tron"]:
+        held = await tron_call(tron, "wallet/getaccount", address)
+        assert "acquired_delegated_frozenV2_balance_for_energy" not in held["account_resource"]
 
     await reconciled(sweeping, deposits, transfers)
 
