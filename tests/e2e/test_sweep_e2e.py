@@ -7,7 +7,11 @@ the sweeps after them; Tron: the fee wallet delegates its staked energy to each 
 address, which sweeps on it, and takes it back), the watchers track them by hash and the
 gateway confirms them. Then the chain is read: every deposit address holds no token, the
 treasury holds the sum, the fee wallet spent exactly the top-ups plus the network fees the
-transfers recorded, and the reconciler's ledger equals the chain.
+transfers recorded, and the reconciler's ledger equals the chain. Then, on the same
+stack: a reorg under a confirmed Ethereum sweep puts it back to broadcast, the same bytes
+are sent and confirmed again and the ledger reverses and re-books it; and Tron with
+GATEWAY_SWEEP_TRON_DELEGATION=never (the gateway restarted) tops up the TRX the sweeps
+burn, to the sun.
 
 The seed is a fresh random mnemonic (not the published test one: its EVM paths are
 anvil's dev accounts), so every address here is this module's own.
@@ -452,16 +456,33 @@ async def reconciled(
     deposits: dict[str, list[str]],
     transfers: dict[str, list[dict[str, Any]]],
 ) -> None:
-    """A reconciliation run read each network past its last sweep block, and the ledger
-    says what the chain says: every deposit address's USDT account is zero and no
-    discrepancy is open at any of them."""
+    """The ledger says what the chain says: once every deposit address's USDT account in
+    the reconciler's ledger is zero, a reconciliation run that started after that, over
+    blocks past the last sweep, finds no discrepancy open at any of them."""
     last = {n: max(int(t["block_number"]) for t in ts) for n, ts in transfers.items()}
+    addresses = [a.lower() for ds in deposits.values() for a in ds]
+
+    async def emptied() -> list[Any] | None:
+        # The ledger books a confirmed sweep when its announcement arrives, which may be
+        # just after the gateway shows it confirmed.
+        accounts = await suite.query(
+            "reconciler",
+            "SELECT network, address, balance_base_units FROM accounts"
+            " WHERE kind = 'asset' AND asset = 'USDT' AND lower(address) = ANY($1::text[])",
+            addresses,
+        )
+        zero = {int(a["balance_base_units"]) for a in accounts} == {0}
+        return accounts if zero and len(accounts) == len(addresses) else None
+
+    await wait_for(emptied, timeout=60, what="the ledger's deposit accounts at zero")
+    [since] = await suite.query("reconciler", "SELECT now() AS at")
 
     async def run_past() -> bool:
         runs = await suite.query(
             "reconciler",
             "SELECT networks FROM reconciliation_runs WHERE status = 'completed'"
-            " ORDER BY started_at DESC LIMIT 1",
+            " AND started_at > $1 ORDER BY started_at DESC LIMIT 1",
+            since["at"],
         )
         if not runs:
             return False
@@ -470,27 +491,13 @@ async def reconciled(
         return all(int((networks.get(n) or {}).get("block", -1)) >= b for n, b in last.items())
 
     await wait_for(run_past, timeout=120, what="a reconciliation run past the sweeps")
-    addresses = [a.lower() for ds in deposits.values() for a in ds]
-
-    async def clean() -> bool:
-        # A run that read a balance before the ledger booked the sweep may open a
-        # discrepancy; a later run over the same state must close it.
-        rows = await suite.query(
-            "reconciler",
-            "SELECT 1 FROM discrepancies WHERE status = 'open' AND lower(address) = ANY($1)",
-            addresses,
-        )
-        return rows == []
-
-    await wait_for(clean, timeout=120, what="no open discrepancy at the deposit addresses")
-    accounts = await suite.query(
+    open_rows = await suite.query(
         "reconciler",
-        "SELECT network, address, balance_base_units FROM accounts"
-        " WHERE kind = 'asset' AND asset = 'USDT' AND lower(address) = ANY($1::text[])",
-        [a.lower() for a in addresses],
+        "SELECT network, address, ledger_base_units, chain_base_units FROM discrepancies"
+        " WHERE status = 'open' AND lower(address) = ANY($1)",
+        addresses,
     )
-    assert len(accounts) == len(addresses), accounts
-    assert {int(a["balance_base_units"]) for a in accounts} == {0}, accounts
+    assert open_rows == []
 
 
 # --- a reorg under a confirmed sweep -------------------------------------------------------
@@ -612,3 +619,95 @@ async def test_a_reorg_under_a_confirmed_sweep_sends_the_same_bytes_again(
     kinds = [e["kind"] for e in entries]
     assert kinds.count("outgoing_reversal") >= 1, kinds
     await reconciled(suite, {"ethereum": [deposit]}, {"ethereum": [second]})
+
+
+# --- Tron without delegation: the fee wallet tops up the TRX a sweep burns ---------------
+
+
+async def restart_gateway(suite: RunningSuite, **env: str) -> None:
+    spec = suite.suite.spec("gateway")
+    spec.env.update(env)
+
+    def restart() -> None:
+        suite.suite.stop("gateway")
+        suite.suite.start("gateway")
+        suite.suite.wait_ready(timeout=60, names=["gateway"])
+
+    await asyncio.to_thread(restart)
+
+
+@pytest.mark.timeout(600)
+async def test_tron_without_delegation_tops_up_the_trx_its_sweeps_burn(
+    funded: RunningSuite, keys: Keys, tron_devnet: TronDevnet, tmp_path: Path
+) -> None:
+    suite, tron, count = funded, tron_devnet, 3
+    await restart_gateway(suite, GATEWAY_SWEEP_TRON_DELEGATION="never")
+    try:
+        intents = [
+            await create_intent(suite, amount=f"{30 + i}.00", network="tron") for i in range(count)
+        ]
+        for intent in intents:
+            tron.transfer(
+                0, intent["deposit_address"], int(intent["amount_base_units"]), mine=False
+            )
+        tron.mine()
+        for intent in intents:
+
+            async def paid(intent_id: str = intent["id"]) -> bool:
+                return bool((await get_intent(suite, intent_id))["status"] == "paid")
+
+            await wait_for(paid, timeout=120, what=f"tron intent {intent['id']} paid")
+        deposits = [i["deposit_address"] for i in intents]
+        total = sum(int(i["amount_base_units"]) for i in intents)
+        treasury_before = tron.token_balance("USDT", keys.tron_treasury)
+        fee_before = tron.trx_balance(keys.tron_fee)
+
+        async with ops(suite, keys) as client:
+
+            async def planned() -> list[dict[str, Any]] | None:
+                response = await client.post("/ops/v1/outgoing/sweeps", json={"network": "tron"})
+                assert response.status_code == 200, response.text
+                data: list[dict[str, Any]] = response.json()["data"]
+                return data or None
+
+            [batch] = await wait_for(planned, timeout=60, what="a Tron sweep planned")
+            plan = await batch_detail(client, batch["id"])
+            assert sorted(t["purpose"] for t in plan["transfers"]) == sorted(
+                ["fee_topup", "sweep"] * count
+            ), plan["transfers"]
+            issued = await client.post(f"/ops/v1/outgoing/batches/{batch['id']}/issue")
+            assert issued.status_code == 200, issued.text
+            signed = sign(tmp_path, keys, tron_policy(keys, tron), batch["id"], issued.content)
+            accepted = await client.post(
+                "/ops/v1/outgoing/signed_responses",
+                content=signed,
+                headers={"Content-Type": "application/json"},
+            )
+            assert accepted.status_code == 200, accepted.text
+
+            async def confirmed() -> list[dict[str, Any]] | None:
+                found: list[dict[str, Any]] = (await batch_detail(client, batch["id"]))["transfers"]
+                return found if {t["state"] for t in found} == {"confirmed"} else None
+
+            transfers = await wait_for(confirmed, timeout=300, what="the Tron sweep confirmed")
+    finally:
+        await restart_gateway(suite, GATEWAY_SWEEP_TRON_DELEGATION="auto")
+
+    for address in deposits:
+        assert tron.token_balance("USDT", address) == 0, address
+    assert tron.token_balance("USDT", keys.tron_treasury) == treasury_before + total
+    topups = {t["destination_address"]: t for t in transfers if t["purpose"] == "fee_topup"}
+    # The fee wallet spent the top-ups and their fees (the accounts' creation), to the sun.
+    spent = fee_before - tron.trx_balance(keys.tron_fee)
+    assert spent == sum(
+        int(t["amount_base_units"]) + int(t["fee_paid_base_units"]) for t in topups.values()
+    )
+    for sweep in (t for t in transfers if t["purpose"] == "sweep"):
+        info = await tron_info(tron, sweep["tx_hash"])
+        assert int(info["receipt"]["energy_fee"]) > 0, info  # the energy was burnt TRX
+        assert int(sweep["fee_paid_base_units"]) == int(info["fee"])
+        topup = topups[sweep["source_address"]]
+        assert int(topup["amount_base_units"]) >= int(info["fee"])  # the fee_limit's worth
+        left = tron.trx_balance(sweep["source_address"])
+        assert left == int(topup["amount_base_units"]) - int(info["fee"])
+    await reconciled(suite, {"tron": deposits}, {"tron": transfers})
