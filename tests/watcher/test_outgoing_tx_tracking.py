@@ -37,6 +37,7 @@ from stablegate_common.watcher.txtrack import (
 )
 from stablegate_signer.tron_proto import encode_signed
 from tests.fixtures.anvil import AnvilChain, fresh_address
+from tests.fixtures.hostile_rpc import hostile_providers
 from tests.fixtures.tron import fresh_tron_account
 from tests.fixtures.watcher import queued_events
 
@@ -300,6 +301,36 @@ async def test_a_reorg_drops_it_and_the_same_bytes_are_mined_again(
         mined_again.data["block_hash"]
         == (await anvil.rpc("eth_getTransactionReceipt", tx_hash))["blockHash"]
     )
+
+
+@asyncio
+async def test_a_lagging_replica_is_no_reorg(
+    isolated_anvil: AnvilChain, watcher_db: Database, evm_tracker: OutgoingTxTracker
+) -> None:
+    """A provider whose head is below the transaction's block (a load-balanced replica
+    behind the one that served the receipt) cannot have dropped it: nothing changes."""
+    anvil = isolated_anvil
+    tx_hash = await anvil.transfer(anvil.usdt, fresh_address(), 1_000_000)
+    await deliver(watcher_db, "ethereum", updated("ethereum", tx_hash, "broadcast", sequence=2))
+    await anvil.mine(DEPTH - 1)
+    assert await evm_tracker.tick() == 2  # mined and confirmed
+    async with hostile_providers([anvil.rpc_url]) as [replica]:
+        replica.lag = DEPTH + 2  # its head is below the block that holds the transaction
+        client = EvmClient(replica.url, timeout_seconds=5)
+        lagging = OutgoingTxTracker(
+            watcher_db,
+            client,
+            "ethereum",
+            TrackerConfig(confirmations=DEPTH, reorg_window=WINDOW),
+            producer="chain-watcher-eth",
+        )
+        try:
+            assert await lagging.tick() == 0
+        finally:
+            await client.close()
+    [row] = await tracked(watcher_db)
+    assert row.status == "confirmed"
+    assert await history(watcher_db) == [("mined", 1), ("confirmed", 2)]
 
 
 @asyncio

@@ -214,6 +214,9 @@ class _Reading:
     seen: Seen | None = None
     facts: dict[str, object] | None = None
     unknown: bool = False
+    # This view of the chain cannot tell (a replica behind the block, or one that lacks
+    # the receipt while the block that held it is still canonical): nothing changes.
+    undecided: bool = False
 
 
 @dataclass
@@ -277,9 +280,15 @@ class OutgoingTxTracker:
     async def _read(self, row: TrackedTransaction, chain: _Chain, now: datetime) -> _Reading:
         receipt = await self.receipts.tx_receipt(row.tx_hash)
         if receipt is not None:
+            if receipt.block_number > chain.head:
+                return _Reading(undecided=True)  # a node ahead of the one that gave the head
             header = await self._canonical(receipt, chain)
             if header is not None:
                 return await self._seen(receipt, header, chain)
+        if row.status in ("mined", "confirmed") and await self._block_stands(row, chain):
+            # A reorg is the block that held it leaving the canonical chain, not one
+            # provider's missing receipt (a load-balanced replica behind the others).
+            return _Reading(undecided=True)
         due = row.status == "tracking" and (
             row.not_found_at is None or now - row.not_found_at >= self.config.not_found_every
         )
@@ -293,6 +302,18 @@ class OutgoingTxTracker:
                 [chain.headers[chain.head]] = await self.client.headers([chain.head])
             return _Reading(unknown=True)
         return _Reading()
+
+    async def _block_stands(self, row: TrackedTransaction, chain: _Chain) -> bool:
+        """The block the row was seen in is still the canonical one at its height (or this
+        view of the chain has not reached that height, so it cannot have replaced it)."""
+        number, block_hash = row.block_number, row.block_hash
+        if number is None or block_hash is None:
+            return False
+        if number > chain.head:
+            return True
+        if number not in chain.headers:
+            [chain.headers[number]] = await self.client.headers([number])
+        return chain.headers[number].hash == block_hash
 
     async def _canonical(self, receipt: TxReceipt, chain: _Chain) -> BlockHeader | None:
         """The canonical header at the receipt's height when it is the block the receipt
@@ -353,6 +374,8 @@ class OutgoingTxTracker:
         chain: _Chain,
         now: datetime,
     ) -> int:
+        if reading.undecided:
+            return 0
         status: TrackStatus = row.status  # type: ignore[assignment]
         decision = decide(status, row.block_hash, reading.seen, unknown_to_node=reading.unknown)
         events: list[Event] = []

@@ -1,0 +1,713 @@
+"""A whole sweep round on the three devnets, through the running services (issue 14).
+
+20 intents are paid on each of Ethereum, BSC and Tron; the ops API plans a sweep, each
+batch's signing request is signed by the real `stablegate-signer` CLI and uploaded; the
+gateway's broadcaster sends the transactions (EVM: the fee wallet's gas top-ups first,
+the sweeps after them; Tron: the fee wallet delegates its staked energy to each deposit
+address, which sweeps on it, and takes it back), the watchers track them by hash and the
+gateway confirms them. Then the chain is read: every deposit address holds no token, the
+treasury holds the sum, the fee wallet spent exactly the top-ups plus the network fees the
+transfers recorded, and the reconciler's ledger equals the chain. Then, on the same
+stack: a reorg under a confirmed Ethereum sweep puts it back to broadcast, the same bytes
+are sent and confirmed again and the ledger reverses and re-books it; and Tron with
+GATEWAY_SWEEP_TRON_DELEGATION=never (the gateway restarted) tops up the TRX the sweeps
+burn, to the sun.
+
+The seed is a fresh random mnemonic (not the published test one: its EVM paths are
+anvil's dev accounts), so every address here is this module's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from bip_utils import Bip39MnemonicGenerator, Bip39WordsNum
+from eth_utils.address import to_checksum_address
+
+from devnet.tron import TronDevnet
+from stablegate_signer.keys import Seed
+from tests.e2e.conftest import BSC_RPC_TIMEOUT_SECONDS, RunningSuite, _suite
+from tests.e2e.test_ethereum_payment import create_intent, get_intent, wait_for
+from tests.fixtures.anvil import AnvilChain, fresh_address
+from tests.fixtures.tron import fresh_tron_account
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
+
+SIGNER = str(Path(sys.executable).with_name("stablegate-signer"))
+INTENTS_PER_NETWORK = 20
+EVM_ACCOUNT, TRON_ACCOUNT = "m/44'/60'/0'", "m/44'/195'/0'"
+EVM_FEE_PATH, TRON_FEE_PATH = f"{EVM_ACCOUNT}/1/0", f"{TRON_ACCOUNT}/1/0"
+TRX = 1_000_000
+# Enough staked energy for every Tron sweep of the round (about 17,000 TRX of stake per
+# address at the devnet's energy weight), so each one is paid by delegation.
+TRON_STAKE_SUN = 500_000 * TRX
+TRON_FEE_WALLET_SUN = 600_000 * TRX
+EVM_FEE_WALLET_WEI = 10**18
+NETWORKS = ("ethereum", "bsc", "tron")
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The module's seed and what the gateway and the signer need of it."""
+
+    mnemonic: str
+    seed: Seed
+    evm_fee: str
+    tron_fee: str
+    evm_treasury: str
+    tron_treasury: str
+    ops_token: str
+
+    def treasury(self, network: str) -> str:
+        return self.tron_treasury if network == "tron" else self.evm_treasury
+
+    def fee_wallet(self, network: str) -> str:
+        return self.tron_fee if network == "tron" else self.evm_fee
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    mnemonic = str(Bip39MnemonicGenerator().FromWordsNumber(Bip39WordsNum.WORDS_NUM_24))
+    seed = Seed(mnemonic)
+    return Keys(
+        mnemonic,
+        seed,
+        seed.address(EVM_FEE_PATH, "ethereum"),
+        seed.address(TRON_FEE_PATH, "tron"),
+        to_checksum_address(fresh_address()),
+        fresh_tron_account().address,
+        secrets.token_urlsafe(32),
+    )
+
+
+def gateway_env(
+    keys: Keys, anvil: AnvilChain, anvil_bsc: AnvilChain, tron: TronDevnet
+) -> dict[str, str]:
+    """Funds out configured on all three networks; the planner and the broadcaster read
+    the devnets directly (the watchers and the reconciler go through hostile providers)."""
+    env = {
+        "GATEWAY_EVM_XPUB": keys.seed.account_xpub(EVM_ACCOUNT),
+        "GATEWAY_TRON_XPUB": keys.seed.account_xpub(TRON_ACCOUNT),
+        "GATEWAY_OPS_TOKEN": keys.ops_token,
+        "GATEWAY_RPC_URL_ETHEREUM": anvil.rpc_url,
+        "GATEWAY_RPC_URL_BSC": anvil_bsc.rpc_url,
+        "GATEWAY_TRON_API_URL": tron.url,
+        "GATEWAY_SWEEP_MIN_AMOUNT": "1",
+        "GATEWAY_SWEEP_TRON_DELEGATION": "auto",
+        "GATEWAY_OUTGOING_REBROADCAST_SECONDS": "3",
+    }
+    for network in NETWORKS:
+        env[f"GATEWAY_TREASURY_ADDRESS_{network.upper()}"] = keys.treasury(network)
+        env[f"GATEWAY_FEE_WALLET_ADDRESS_{network.upper()}"] = keys.fee_wallet(network)
+    return env
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def sweeping(
+    keys: Keys, anvil: AnvilChain, anvil_bsc: AnvilChain, tron_devnet: TronDevnet
+) -> AsyncIterator[RunningSuite]:
+    env = {
+        "gateway": gateway_env(keys, anvil, anvil_bsc, tron_devnet),
+        "watcher-bsc": {"WATCHER_RPC_TIMEOUT_SECONDS": BSC_RPC_TIMEOUT_SECONDS},
+    }
+    async with _suite(
+        anvil, "test_sweep_e2e", bsc=anvil_bsc, tron=tron_devnet, service_env=env
+    ) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def funded(
+    sweeping: RunningSuite,
+    keys: Keys,
+    anvil: AnvilChain,
+    anvil_bsc: AnvilChain,
+    tron_devnet: TronDevnet,
+) -> RunningSuite:
+    """The fee wallets funded: gas from a dev account on each anvil; on Tron TRX from the
+    faucet, most of it staked for energy (a FreezeBalanceV2 signed by the fee wallet's key)."""
+    for chain in (anvil, anvil_bsc):
+        await chain.send(
+            {"from": chain.accounts[5], "to": keys.evm_fee, "value": hex(EVM_FEE_WALLET_WEI)}
+        )
+    tron_devnet.fund(keys.tron_fee, trx_sun=TRON_FEE_WALLET_SUN)
+    tron_devnet.stake(keys.seed.private_key(TRON_FEE_PATH).hex(), TRON_STAKE_SUN, "ENERGY")
+    return sweeping
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def ops(suite: RunningSuite, keys: Keys) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=suite.gateway,
+        headers={"Authorization": f"Bearer {keys.ops_token}"},
+        timeout=30,
+    )
+
+
+def evm_policy(keys: Keys, network: str, chain: AnvilChain, native: str) -> str:
+    return f"""
+[networks.{network}]
+chain_id = {chain.chain_id}
+path_prefixes = ["{EVM_ACCOUNT}"]
+max_fee_per_transaction = "0.01"
+max_fee_per_request = "1"
+
+[networks.{network}.assets]
+{native} = {{ decimals = 18 }}
+USDT = {{ contract = "{to_checksum_address(chain.usdt)}", decimals = {chain.decimals} }}
+USDC = {{ contract = "{to_checksum_address(chain.usdc)}", decimals = {chain.decimals} }}
+
+[networks.{network}.purposes.sweep]
+destinations = ["{keys.evm_treasury}"]
+
+[networks.{network}.purposes.fee_topup]
+destinations = "own"
+limits.{native} = {{ per_transaction = "0.01" }}
+"""
+
+
+def tron_policy(keys: Keys, tron: TronDevnet) -> str:
+    return f"""
+[networks.tron]
+path_prefixes = ["{TRON_ACCOUNT}"]
+max_fee_per_transaction = "100"
+max_fee_per_request = "10000"
+
+[networks.tron.assets]
+TRX = {{ decimals = 6 }}
+USDT = {{ contract = "{tron.tokens["USDT"]}", decimals = 6 }}
+USDC = {{ contract = "{tron.tokens["USDC"]}", decimals = 6 }}
+
+[networks.tron.purposes.sweep]
+destinations = ["{keys.tron_treasury}"]
+
+[networks.tron.purposes.fee_topup]
+destinations = "own"
+limits.TRX = {{ per_transaction = "30" }}
+
+[networks.tron.purposes.resource_delegation]
+destinations = "own"
+
+[networks.tron.purposes.resource_undelegation]
+destinations = "own"
+"""
+
+
+def sign(workdir: Path, keys: Keys, policy: str, name: str, request: bytes) -> bytes:
+    """The operator's round: `stablegate-signer sign REQUEST -o SIGNED --policy … --seed-file
+    … --yes`, with the seed and policy files owner-only as the signer demands."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    seed_file, policy_file = workdir / "seed.txt", workdir / f"{name}.policy.toml"
+    if not seed_file.exists():
+        seed_file.touch(0o600)
+        seed_file.write_text(keys.mnemonic + "\n")
+    policy_file.write_text(policy)
+    policy_file.chmod(0o600)
+    (workdir / f"{name}.json").write_bytes(request)
+    result = subprocess.run(
+        [
+            SIGNER,
+            "sign",
+            f"{name}.json",
+            "-o",
+            f"{name}.signed.json",
+            "--policy",
+            policy_file.name,
+            "--seed-file",
+            seed_file.name,
+            "--yes",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return (workdir / f"{name}.signed.json").read_bytes()
+
+
+@contextlib.asynccontextmanager
+async def mining(*chains: AnvilChain, every: float = 0.3) -> AsyncIterator[None]:
+    """A block on each anvil every `every` seconds (the Tron devnet has its own timer), so
+    top-ups and sweeps gather their confirmations."""
+
+    async def run() -> None:
+        while True:
+            for chain in chains:
+                await chain.mine()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def evm_native(chain: AnvilChain, address: str) -> int:
+    return int(await chain.rpc("eth_getBalance", address, "latest"), 16)
+
+
+async def batch_detail(client: httpx.AsyncClient, batch_id: str) -> dict[str, Any]:
+    response = await client.get(f"/ops/v1/outgoing/batches/{batch_id}")
+    assert response.status_code == 200, response.text
+    detail: dict[str, Any] = response.json()
+    return detail
+
+
+async def pay_intents(
+    suite: RunningSuite, anvil: AnvilChain, anvil_bsc: AnvilChain, tron: TronDevnet
+) -> dict[str, list[dict[str, Any]]]:
+    """20 intents per network, each paid in full and confirmed; by network."""
+    intents: dict[str, list[dict[str, Any]]] = {n: [] for n in NETWORKS}
+    for network in NETWORKS:
+        for i in range(INTENTS_PER_NETWORK):
+            amount = f"{5 + i}.25"
+            intents[network].append(await create_intent(suite, amount=amount, network=network))
+    for intent in intents["ethereum"]:
+        await anvil.transfer(
+            anvil.usdt, intent["deposit_address"], int(intent["amount_base_units"])
+        )
+    for intent in intents["bsc"]:
+        await anvil_bsc.transfer(
+            anvil_bsc.usdt, intent["deposit_address"], int(intent["amount_base_units"])
+        )
+    for intent in intents["tron"]:
+        tron.transfer(0, intent["deposit_address"], int(intent["amount_base_units"]), mine=False)
+    tron.mine()
+    async with mining(anvil, anvil_bsc):
+        for network in NETWORKS:
+            for intent in intents[network]:
+
+                async def paid(intent_id: str = intent["id"]) -> bool:
+                    return bool((await get_intent(suite, intent_id))["status"] == "paid")
+
+                await wait_for(paid, timeout=120, what=f"{network} intent {intent['id']} paid")
+    return intents
+
+
+# --- the test ------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(1200)  # 60 payments, then about 160 transactions through every service
+async def test_a_sweep_round_on_three_networks_empties_every_deposit_address(
+    funded: RunningSuite,
+    keys: Keys,
+    anvil: AnvilChain,
+    anvil_bsc: AnvilChain,
+    tron_devnet: TronDevnet,
+    tmp_path: Path,
+) -> None:
+    tron = tron_devnet
+    sweeping = funded
+    intents = await pay_intents(sweeping, anvil, anvil_bsc, tron)
+    deposits = {n: [i["deposit_address"] for i in intents[n]] for n in NETWORKS}
+    paid = {n: sum(int(i["amount_base_units"]) for i in intents[n]) for n in NETWORKS}
+    chains = {"ethereum": anvil, "bsc": anvil_bsc}
+    fee_before = {n: await evm_native(c, keys.evm_fee) for n, c in chains.items()}
+    fee_before["tron"] = tron.trx_balance(keys.tron_fee)
+    treasury_before = {
+        "ethereum": await anvil.balance_of(anvil.usdt, keys.evm_treasury),
+        "bsc": await anvil_bsc.balance_of(anvil_bsc.usdt, keys.evm_treasury),
+        "tron": tron.token_balance("USDT", keys.tron_treasury),
+    }
+    assert treasury_before == dict.fromkeys(NETWORKS, 0)
+
+    policies = {
+        "ethereum": evm_policy(keys, "ethereum", anvil, "ETH"),
+        "bsc": evm_policy(keys, "bsc", anvil_bsc, "BNB"),
+        "tron": tron_policy(keys, tron),
+    }
+    async with ops(sweeping, keys) as client, mining(anvil, anvil_bsc):
+        # The intents are settled, so their addresses are candidates; their confirmed
+        # balances are read at the confirmation depth, which the miner has passed.
+        planned = await client.post("/ops/v1/outgoing/sweeps", json={})
+        assert planned.status_code == 200, planned.text
+        batches = {b["network"]: b for b in planned.json()["data"]}
+        assert sorted(batches) == sorted(NETWORKS), planned.json()
+        for network, batch in batches.items():
+            summary = batch["plan_summary"]
+            assert int(summary["addresses"]) == INTENTS_PER_NETWORK, summary
+            assert {k: int(v) for k, v in summary["totals"].items()} == {"USDT": paid[network]}, (
+                summary
+            )
+        # Tron: every address swept on delegated energy (none left to TRX burning).
+        tron_plan = await batch_detail(client, batches["tron"]["id"])
+        purposes = [t["purpose"] for t in tron_plan["transfers"]]
+        assert purposes.count("resource_delegation") == INTENTS_PER_NETWORK, purposes
+        assert purposes.count("resource_undelegation") == INTENTS_PER_NETWORK
+        assert purposes.count("sweep") == INTENTS_PER_NETWORK
+        for network, batch in batches.items():
+            issued = await client.post(f"/ops/v1/outgoing/batches/{batch['id']}/issue")
+            assert issued.status_code == 200, issued.text
+            signed = sign(tmp_path, keys, policies[network], batch["id"], issued.content)
+            accepted = await client.post(
+                "/ops/v1/outgoing/signed_responses",
+                content=signed,
+                headers={"Content-Type": "application/json"},
+            )
+            assert accepted.status_code == 200, accepted.text
+            assert {t["state"] for t in accepted.json()["transfers"]} == {"signed"}
+
+        async def all_confirmed() -> dict[str, list[dict[str, Any]]] | None:
+            found = {
+                n: (await batch_detail(client, b["id"]))["transfers"] for n, b in batches.items()
+            }
+            states = {t["state"] for ts in found.values() for t in ts}
+            return found if states == {"confirmed"} else None
+
+        transfers = await wait_for(all_confirmed, timeout=600, what="every transfer confirmed")
+
+    # EVM: top-ups first, each sweep after its top-up, all confirmed.
+    for network in ("ethereum", "bsc"):
+        chain = chains[network]
+        mine = transfers[network]
+        topups = [t for t in mine if t["purpose"] == "fee_topup"]
+        sweeps = [t for t in mine if t["purpose"] == "sweep"]
+        assert len(sweeps) == len(topups) == INTENTS_PER_NETWORK
+        by_id = {t["id"]: t for t in mine}
+        for sweep in sweeps:
+            topup = by_id[sweep["depends_on"]]
+            assert topup["destination_address"].lower() == sweep["source_address"].lower()
+            assert int(topup["block_number"]) < int(sweep["block_number"])
+        # Every deposit address is empty of tokens; the treasury holds the sum.
+        for address in deposits[network]:
+            assert await chain.balance_of(chain.usdt, address) == 0, address
+        assert await chain.balance_of(chain.usdt, keys.evm_treasury) == paid[network]
+        # The fee wallet spent the top-ups and their gas, to the wei.
+        spent = fee_before[network] - await evm_native(chain, keys.evm_fee)
+        assert spent == sum(
+            int(t["amount_base_units"]) + int(t["fee_paid_base_units"]) for t in topups
+        )
+        # What a deposit address keeps is its top-up less its sweep's gas (gas used x
+        # effective price, as the receipt said).
+        for sweep in sweeps:
+            receipt = await chain.rpc("eth_getTransactionReceipt", sweep["tx_hash"])
+            fee = int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16)
+            assert int(sweep["fee_paid_base_units"]) == fee
+            left = await evm_native(chain, sweep["source_address"])
+            assert left == int(by_id[sweep["depends_on"]]["amount_base_units"]) - fee
+
+    # Tron: delegate → sweep → undelegate per address, activated by a 1-sun top-up.
+    mine = transfers["tron"]
+    for address in deposits["tron"]:
+        assert tron.token_balance("USDT", address) == 0, address
+    assert tron.token_balance("USDT", keys.tron_treasury) == paid["tron"]
+    own = [t for t in mine if t["source_address"] == keys.tron_fee]
+    topups = [t for t in own if t["purpose"] == "fee_topup"]
+    spent = fee_before["tron"] - tron.trx_balance(keys.tron_fee)
+    assert spent == sum(int(t["amount_base_units"]) for t in topups) + sum(
+        int(t["fee_paid_base_units"]) for t in own
+    )
+    for sweep in (t for t in mine if t["purpose"] == "sweep"):
+        info = await tron_info(tron, sweep["tx_hash"])
+        assert int(sweep["fee_paid_base_units"]) == int(info.get("fee", 0))
+        assert "energy_fee" not in info["receipt"], info  # paid by the delegated energy
+        topup = next(t for t in topups if t["destination_address"] == sweep["source_address"])
+        left = tron.trx_balance(sweep["source_address"])
+        assert left == int(topup["amount_base_units"]) - int(sweep["fee_paid_base_units"])
+    # On delegated energy an address needs no TRX of its own: the top-up only activates it.
+    assert {int(t["amount_base_units"]) for t in topups} == {1}, topups
+    # Every delegation was taken back; the stake itself stays frozen in the fee wallet.
+    account = await tron_call(tron, "wallet/getaccount", keys.tron_fee)
+    assert "delegated_frozenV2_balance_for_energy" not in account["account_resource"], account
+    assert {"type": "ENERGY", "amount": TRON_STAKE_SUN} in account["frozenV2"], account
+    for address in deposits["tron"]:
+        held = await tron_call(tron, "wallet/getaccount", address)
+        assert "acquired_delegated_frozenV2_balance_for_energy" not in held["account_resource"]
+
+    await reconciled(sweeping, deposits, transfers)
+
+
+async def tron_call(tron: TronDevnet, path: str, address: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=tron.url, timeout=10) as http:
+        response = await http.post(path, json={"address": address, "visible": True})
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def tron_info(tron: TronDevnet, txid: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=tron.url, timeout=10) as http:
+        response = await http.post("wallet/gettransactioninfobyid", json={"value": txid})
+    answer: dict[str, Any] = response.json()
+    assert answer, f"{txid} is not in a block"
+    return answer
+
+
+async def reconciled(
+    suite: RunningSuite,
+    deposits: dict[str, list[str]],
+    transfers: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The ledger says what the chain says: once every deposit address's USDT account in
+    the reconciler's ledger is zero, a reconciliation run that started after that, over
+    blocks past the last sweep, finds no discrepancy open at any of them."""
+    last = {n: max(int(t["block_number"]) for t in ts) for n, ts in transfers.items()}
+    addresses = [a.lower() for ds in deposits.values() for a in ds]
+
+    async def emptied() -> list[Any] | None:
+        # The ledger books a confirmed sweep when its announcement arrives, which may be
+        # just after the gateway shows it confirmed.
+        accounts = await suite.query(
+            "reconciler",
+            "SELECT network, address, balance_base_units FROM accounts"
+            " WHERE kind = 'asset' AND asset = 'USDT' AND lower(address) = ANY($1::text[])",
+            addresses,
+        )
+        zero = {int(a["balance_base_units"]) for a in accounts} == {0}
+        return accounts if zero and len(accounts) == len(addresses) else None
+
+    await wait_for(emptied, timeout=60, what="the ledger's deposit accounts at zero")
+    [since] = await suite.query("reconciler", "SELECT now() AS at")
+
+    async def run_past() -> bool:
+        runs = await suite.query(
+            "reconciler",
+            "SELECT networks FROM reconciliation_runs WHERE status = 'completed'"
+            " AND started_at > $1 ORDER BY started_at DESC LIMIT 1",
+            since["at"],
+        )
+        if not runs:
+            return False
+        networks = runs[0]["networks"]
+        networks = json.loads(networks) if isinstance(networks, str) else networks
+        return all(int((networks.get(n) or {}).get("block", -1)) >= b for n, b in last.items())
+
+    await wait_for(run_past, timeout=120, what="a reconciliation run past the sweeps")
+    open_rows = await suite.query(
+        "reconciler",
+        "SELECT network, address, ledger_base_units, chain_base_units FROM discrepancies"
+        " WHERE status = 'open' AND lower(address) = ANY($1)",
+        addresses,
+    )
+    assert open_rows == []
+
+
+# --- a reorg under a confirmed sweep -------------------------------------------------------
+
+
+async def transfer_states(suite: RunningSuite, transfer_id: str) -> list[str]:
+    """The states the gateway announced for one outgoing transfer, in order."""
+    rows = await suite.query(
+        "gateway",
+        "SELECT body FROM outbox WHERE routing_key = 'outgoing.transfer.updated'"
+        " AND body->'data'->>'transfer_id' = $1 ORDER BY id",
+        transfer_id,
+    )
+    bodies = [json.loads(r["body"]) if isinstance(r["body"], str) else r["body"] for r in rows]
+    return [str(b["data"]["state"]) for b in bodies]
+
+
+@pytest.mark.timeout(600)
+async def test_a_reorg_under_a_confirmed_sweep_sends_the_same_bytes_again(
+    funded: RunningSuite, keys: Keys, anvil: AnvilChain, tmp_path: Path
+) -> None:
+    suite = funded
+    intent = await create_intent(suite, amount="12.50", network="ethereum")
+    deposit, amount = intent["deposit_address"], int(intent["amount_base_units"])
+    await anvil.transfer(anvil.usdt, deposit, amount)
+    async with mining(anvil):
+
+        async def paid() -> bool:
+            return bool((await get_intent(suite, intent["id"]))["status"] == "paid")
+
+        await wait_for(paid, timeout=120, what="the intent paid")
+    treasury_before = await anvil.balance_of(anvil.usdt, keys.evm_treasury)
+
+    async with ops(suite, keys) as client:
+
+        async def planned() -> list[dict[str, Any]] | None:
+            # An earlier round in this module may still be finishing (one per network).
+            response = await client.post("/ops/v1/outgoing/sweeps", json={"network": "ethereum"})
+            assert response.status_code == 200, response.text
+            data: list[dict[str, Any]] = response.json()["data"]
+            return data or None
+
+        async with mining(anvil):  # the payment's balance is read at the confirmation depth
+            [batch] = await wait_for(planned, timeout=60, what="an Ethereum sweep planned")
+        issued = await client.post(f"/ops/v1/outgoing/batches/{batch['id']}/issue")
+        assert issued.status_code == 200, issued.text
+        policy = evm_policy(keys, "ethereum", anvil, "ETH")
+        signed = sign(tmp_path, keys, policy, batch["id"], issued.content)
+        accepted = await client.post(
+            "/ops/v1/outgoing/signed_responses",
+            content=signed,
+            headers={"Content-Type": "application/json"},
+        )
+        assert accepted.status_code == 200, accepted.text
+        topup, sweep = sorted(
+            accepted.json()["transfers"], key=lambda t: t["purpose"] != "fee_topup"
+        )
+        assert (topup["purpose"], sweep["purpose"]) == ("fee_topup", "sweep")
+        assert sweep["source_address"].lower() == deposit.lower()
+
+        async def state_of(transfer_id: str, wanted: str) -> dict[str, Any] | None:
+            detail = await batch_detail(client, batch["id"])
+            found = next(t for t in detail["transfers"] if t["id"] == transfer_id)
+            return found if found["state"] == wanted else None
+
+        # Slowly (well inside the watcher's 64-block reorg window), until it is confirmed.
+        async with mining(anvil, every=1.0):
+            first = await wait_for(
+                lambda: state_of(sweep["id"], "confirmed"), timeout=180, what="sweep confirmed"
+            )
+        raw = await anvil.rpc("eth_getRawTransactionByHash", first["tx_hash"])
+        receipt = await anvil.rpc("eth_getTransactionReceipt", first["tx_hash"])
+        head, sweep_block = await anvil.block_number(), int(first["block_number"])
+        depth = head - sweep_block + 1
+        topup_block = int((await state_of(topup["id"], "confirmed") or {})["block_number"])
+        assert topup_block < sweep_block  # the reorg leaves the top-up where it is
+
+        await anvil.reorg(depth)  # the sweep's block and those above it are replaced
+        assert await anvil.rpc("eth_getTransactionReceipt", first["tx_hash"]) is None
+
+        # The watcher reports it reorged, the gateway puts it back to broadcast, and the
+        # broadcaster sends the same bytes again (anvil mines them at once).
+        async def resent() -> bool:
+            again = await anvil.rpc("eth_getTransactionReceipt", first["tx_hash"])
+            return again is not None
+
+        await wait_for(resent, timeout=90, what="the sweep sent and mined again")
+        async with mining(anvil, every=1.0):
+            second = await wait_for(
+                lambda: state_of(sweep["id"], "confirmed"),
+                timeout=180,
+                what="sweep confirmed again",
+            )
+
+    assert second["tx_hash"] == first["tx_hash"]
+    assert second["broadcast_attempts"] > first["broadcast_attempts"]
+    assert await anvil.rpc("eth_getRawTransactionByHash", first["tx_hash"]) == raw
+    mined_again = await anvil.rpc("eth_getTransactionReceipt", first["tx_hash"])
+    assert mined_again["blockHash"] != receipt["blockHash"]
+    assert int(second["block_number"]) == int(mined_again["blockNumber"], 16)
+    # confirmed → broadcast (reorged out) → … → confirmed, and nothing else in between.
+    states = await transfer_states(suite, sweep["id"])
+    assert states.count("confirmed") == 2, states
+    after = states[states.index("confirmed") + 1 :]
+    assert (after[0], after[-1]) == ("broadcast", "confirmed"), states
+    assert set(after) == {"broadcast", "confirmed"}, states
+    # One sweep, moved once; the money is where it belongs.
+    assert await anvil.balance_of(anvil.usdt, deposit) == 0
+    assert await anvil.balance_of(anvil.usdt, keys.evm_treasury) == treasury_before + amount
+    fee = int(mined_again["gasUsed"], 16) * int(mined_again["effectiveGasPrice"], 16)
+    assert int(second["fee_paid_base_units"]) == fee
+
+    # The ledger took the sweep back when it left the chain and booked it again.
+    entries = await suite.query(
+        "reconciler",
+        "SELECT kind FROM journal_entries WHERE transfer_id = $1 ORDER BY created_at, id",
+        sweep["id"],
+    )
+    kinds = [e["kind"] for e in entries]
+    assert kinds.count("outgoing_reversal") >= 1, kinds
+    await reconciled(suite, {"ethereum": [deposit]}, {"ethereum": [second]})
+
+
+# --- Tron without delegation: the fee wallet tops up the TRX a sweep burns ---------------
+
+
+async def restart_gateway(suite: RunningSuite, **env: str) -> None:
+    spec = suite.suite.spec("gateway")
+    spec.env.update(env)
+
+    def restart() -> None:
+        suite.suite.stop("gateway")
+        suite.suite.start("gateway")
+        suite.suite.wait_ready(timeout=60, names=["gateway"])
+
+    await asyncio.to_thread(restart)
+
+
+@pytest.mark.timeout(600)
+async def test_tron_without_delegation_tops_up_the_trx_its_sweeps_burn(
+    funded: RunningSuite, keys: Keys, tron_devnet: TronDevnet, tmp_path: Path
+) -> None:
+    suite, tron, count = funded, tron_devnet, 3
+    await restart_gateway(suite, GATEWAY_SWEEP_TRON_DELEGATION="never")
+    try:
+        intents = [
+            await create_intent(suite, amount=f"{30 + i}.00", network="tron") for i in range(count)
+        ]
+        for intent in intents:
+            tron.transfer(
+                0, intent["deposit_address"], int(intent["amount_base_units"]), mine=False
+            )
+        tron.mine()
+        for intent in intents:
+
+            async def paid(intent_id: str = intent["id"]) -> bool:
+                return bool((await get_intent(suite, intent_id))["status"] == "paid")
+
+            await wait_for(paid, timeout=120, what=f"tron intent {intent['id']} paid")
+        deposits = [i["deposit_address"] for i in intents]
+        total = sum(int(i["amount_base_units"]) for i in intents)
+        treasury_before = tron.token_balance("USDT", keys.tron_treasury)
+        fee_before = tron.trx_balance(keys.tron_fee)
+
+        async with ops(suite, keys) as client:
+
+            async def planned() -> list[dict[str, Any]] | None:
+                response = await client.post("/ops/v1/outgoing/sweeps", json={"network": "tron"})
+                assert response.status_code == 200, response.text
+                data: list[dict[str, Any]] = response.json()["data"]
+                return data or None
+
+            [batch] = await wait_for(planned, timeout=60, what="a Tron sweep planned")
+            plan = await batch_detail(client, batch["id"])
+            assert sorted(t["purpose"] for t in plan["transfers"]) == sorted(
+                ["fee_topup", "sweep"] * count
+            ), plan["transfers"]
+            issued = await client.post(f"/ops/v1/outgoing/batches/{batch['id']}/issue")
+            assert issued.status_code == 200, issued.text
+            signed = sign(tmp_path, keys, tron_policy(keys, tron), batch["id"], issued.content)
+            accepted = await client.post(
+                "/ops/v1/outgoing/signed_responses",
+                content=signed,
+                headers={"Content-Type": "application/json"},
+            )
+            assert accepted.status_code == 200, accepted.text
+
+            async def confirmed() -> list[dict[str, Any]] | None:
+                found: list[dict[str, Any]] = (await batch_detail(client, batch["id"]))["transfers"]
+                return found if {t["state"] for t in found} == {"confirmed"} else None
+
+            transfers = await wait_for(confirmed, timeout=300, what="the Tron sweep confirmed")
+    finally:
+        await restart_gateway(suite, GATEWAY_SWEEP_TRON_DELEGATION="auto")
+
+    for address in deposits:
+        assert tron.token_balance("USDT", address) == 0, address
+    assert tron.token_balance("USDT", keys.tron_treasury) == treasury_before + total
+    topups = {t["destination_address"]: t for t in transfers if t["purpose"] == "fee_topup"}
+    # The fee wallet spent the top-ups and their fees (the accounts' creation), to the sun.
+    spent = fee_before - tron.trx_balance(keys.tron_fee)
+    assert spent == sum(
+        int(t["amount_base_units"]) + int(t["fee_paid_base_units"]) for t in topups.values()
+    )
+    for sweep in (t for t in transfers if t["purpose"] == "sweep"):
+        info = await tron_info(tron, sweep["tx_hash"])
+        assert int(info["receipt"]["energy_fee"]) > 0, info  # the energy was burnt TRX
+        assert int(sweep["fee_paid_base_units"]) == int(info["fee"])
+        topup = topups[sweep["source_address"]]
+        assert int(topup["amount_base_units"]) >= int(info["fee"])  # the fee_limit's worth
+        left = tron.trx_balance(sweep["source_address"])
+        assert left == int(topup["amount_base_units"]) - int(info["fee"])
+    await reconciled(suite, {"tron": deposits}, {"tron": transfers})
