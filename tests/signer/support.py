@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,17 +90,9 @@ def bsc_tx(**over: Any) -> dict[str, Any]:
     return tx | over
 
 
-# One instant for the whole test session: Tron times are built from it at import (module-level
-# fixtures) and the test signer's clock reads it, so a long suite run does not age them out.
-NOW_MS = int(time.time() * 1000)
-
-
-def session_clock() -> datetime:
-    return datetime.fromtimestamp(NOW_MS / 1000, tz=UTC)
-
-
 def _tron_times() -> dict[str, str]:
-    return {"timestamp": str(NOW_MS), "expiration": str(NOW_MS + 3_600_000)}
+    now = int(time.time() * 1000)
+    return {"timestamp": str(now), "expiration": str(now + 3_600_000)}
 
 
 def tron_trc20(**over: Any) -> dict[str, Any]:
@@ -229,4 +220,4 @@ def write_policy(directory: Path, text: str = POLICY) -> Path:
 
 
 def signer(directory: Path, text: str = POLICY, mnemonic: str = MNEMONIC) -> Signer:
-    return Signer(Seed(mnemonic), Policy.load(write_policy(directory, text)), clock=session_clock)
+    return Signer(Seed(mnemonic), Policy.load(write_policy(directory, text)))

@@ -50,111 +50,120 @@ def _payout(tx_id: str, amount: int, nonce: str) -> dict[str, Any]:
 
 
 Refusal = tuple[str, list[dict[str, Any]], type[SignerError], str]
-REFUSALS: list[Refusal] = [
-    (
-        "source does not derive from its path",
-        [eth_tx(source={"address": ETH_DEPOSIT_2, "path": ETH_DEPOSIT_PATH})],
-        DerivationMismatch,
-        "source.address",
-    ),
-    (
-        "own destination does not derive from its path",
-        [eth_topup(destination={"address": ETH_DEPOSIT_2, "path": ETH_DEPOSIT_PATH})],
-        DerivationMismatch,
-        "destination.address",
-    ),
-    (
-        "sweep outside the treasury list",
-        [eth_tx(destination={"address": ATTACKER, "path": None})],
-        PolicyViolation,
-        "destination.address",
-    ),
-    (
-        "Tron sweep outside the treasury list",
-        [tron_trc20(destination={"address": "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8", "path": None})],
-        PolicyViolation,
-        "destination.address",
-    ),
-    (
-        "payouts over the per-request limit",
-        [_payout("ot_p1", 60, "0"), _payout("ot_p2", 60, "1")],
-        PolicyViolation,
-        "amount",
-    ),
-    (
-        "refund over the per-transaction limit",
-        [bsc_tx(amount={"base_units": str(51 * 10**18), "decimal": "51"})],
-        PolicyViolation,
-        "amount",
-    ),
-    (
-        "top-up over its limit",
-        [eth_topup(amount={"base_units": str(2 * 10**16), "decimal": "0.02"})],
-        PolicyViolation,
-        "amount",
-    ),
-    (
-        "network fee per transaction over the cap",
-        [eth_tx(max_fee_per_gas="200000000000")],  # 65,000 x 200 gwei = 0.013 ETH > 0.01
-        PolicyViolation,
-        "fee",
-    ),
-    (
-        "network fee per request over the cap",  # 6 x 65,000 x 150 gwei = 0.0585 ETH > 0.05
-        [eth_tx(id=f"ot_{n}", nonce=str(n), max_fee_per_gas="150000000000") for n in range(6)],
-        PolicyViolation,
-        "fee",
-    ),
-    (
-        "Tron fee_limit over the cap",
-        [tron_trc20(fee_limit="45000000")],
-        PolicyViolation,
-        "fee",
-    ),
-    ("chain id not the policy's", [eth_tx(chain_id="31337")], PolicyViolation, "chain_id"),
-    (
-        "a token under a known symbol with another contract",
-        [eth_tx(asset={"symbol": "USDT", "decimals": "6", "contract": ETH_DEPOSIT_2})],
-        PolicyViolation,
-        "asset",
-    ),
-    ("purpose not in the policy", [eth_tx(purpose="refund")], PolicyViolation, "purpose"),
-    (
-        "source path outside the prefixes",
-        [
-            eth_tx(
-                source={
-                    "address": SEED.address("m/44'/60'/7'/0/0", "ethereum"),
-                    "path": "m/44'/60'/7'/0/0",
-                }
-            )
-        ],
-        PolicyViolation,
-        "source.path",
-    ),
-    (
-        "expired Tron transaction",
-        [tron_trx(timestamp="1000", expiration="2000")],
-        PolicyViolation,
-        "expiration",
-    ),
-    (
-        "one bad transaction refuses the whole request",
-        [
-            eth_tx(),
-            tron_trc20(),
-            tron_trx(destination={"address": TRON_DEPOSIT, "path": "m/44'/195'/0'/0/9"}),
-        ],
-        DerivationMismatch,
-        "destination.address",
-    ),
-]
 
 
-@pytest.mark.parametrize(("case", "txs", "error", "field"), REFUSALS, ids=[r[0] for r in REFUSALS])
+def refusals() -> list[Refusal]:
+    """Built when a test runs (Tron times are checked against the signer's clock)."""
+    return [
+        (
+            "source does not derive from its path",
+            [eth_tx(source={"address": ETH_DEPOSIT_2, "path": ETH_DEPOSIT_PATH})],
+            DerivationMismatch,
+            "source.address",
+        ),
+        (
+            "own destination does not derive from its path",
+            [eth_topup(destination={"address": ETH_DEPOSIT_2, "path": ETH_DEPOSIT_PATH})],
+            DerivationMismatch,
+            "destination.address",
+        ),
+        (
+            "sweep outside the treasury list",
+            [eth_tx(destination={"address": ATTACKER, "path": None})],
+            PolicyViolation,
+            "destination.address",
+        ),
+        (
+            "Tron sweep outside the treasury list",
+            [
+                tron_trc20(
+                    destination={"address": "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8", "path": None}
+                )
+            ],
+            PolicyViolation,
+            "destination.address",
+        ),
+        (
+            "payouts over the per-request limit",
+            [_payout("ot_p1", 60, "0"), _payout("ot_p2", 60, "1")],
+            PolicyViolation,
+            "amount",
+        ),
+        (
+            "refund over the per-transaction limit",
+            [bsc_tx(amount={"base_units": str(51 * 10**18), "decimal": "51"})],
+            PolicyViolation,
+            "amount",
+        ),
+        (
+            "top-up over its limit",
+            [eth_topup(amount={"base_units": str(2 * 10**16), "decimal": "0.02"})],
+            PolicyViolation,
+            "amount",
+        ),
+        (
+            "network fee per transaction over the cap",
+            [eth_tx(max_fee_per_gas="200000000000")],  # 65,000 x 200 gwei = 0.013 ETH > 0.01
+            PolicyViolation,
+            "fee",
+        ),
+        (
+            "network fee per request over the cap",  # 6 x 65,000 x 150 gwei = 0.0585 ETH > 0.05
+            [eth_tx(id=f"ot_{n}", nonce=str(n), max_fee_per_gas="150000000000") for n in range(6)],
+            PolicyViolation,
+            "fee",
+        ),
+        (
+            "Tron fee_limit over the cap",
+            [tron_trc20(fee_limit="45000000")],
+            PolicyViolation,
+            "fee",
+        ),
+        ("chain id not the policy's", [eth_tx(chain_id="31337")], PolicyViolation, "chain_id"),
+        (
+            "a token under a known symbol with another contract",
+            [eth_tx(asset={"symbol": "USDT", "decimals": "6", "contract": ETH_DEPOSIT_2})],
+            PolicyViolation,
+            "asset",
+        ),
+        ("purpose not in the policy", [eth_tx(purpose="refund")], PolicyViolation, "purpose"),
+        (
+            "source path outside the prefixes",
+            [
+                eth_tx(
+                    source={
+                        "address": SEED.address("m/44'/60'/7'/0/0", "ethereum"),
+                        "path": "m/44'/60'/7'/0/0",
+                    }
+                )
+            ],
+            PolicyViolation,
+            "source.path",
+        ),
+        (
+            "expired Tron transaction",
+            [tron_trx(timestamp="1000", expiration="2000")],
+            PolicyViolation,
+            "expiration",
+        ),
+        (
+            "one bad transaction refuses the whole request",
+            [
+                eth_tx(),
+                tron_trc20(),
+                tron_trx(destination={"address": TRON_DEPOSIT, "path": "m/44'/195'/0'/0/9"}),
+            ],
+            DerivationMismatch,
+            "destination.address",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("case", [r[0] for r in refusals()])
 def test_refusals_name_the_transaction_and_field_and_sign_nothing(
-    tmp_path: Path, case: str, txs: list[dict[str, Any]], error: type[SignerError], field: str
+    tmp_path: Path, case: str
 ) -> None:
+    _, txs, error, field = next(r for r in refusals() if r[0] == case)
     s = signer(tmp_path)
     with pytest.raises(error) as info:
         s.sign(request(*txs))

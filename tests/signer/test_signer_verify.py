@@ -28,13 +28,18 @@ from tests.signer.support import (
     tron_trc20,
 )
 
-TXS = [eth_tx(), bsc_tx(), tron_trc20()]
+
+def txs() -> list[dict[str, Any]]:
+    """Built when a test runs: Tron times are checked against the signer's clock."""
+    return [eth_tx(), bsc_tx(), tron_trc20()]
+
+
 WRONG_KEY = Seed(OTHER_MNEMONIC)
 
 
 @pytest.fixture
 def signed_pair(tmp_path: Path) -> tuple[Any, SignedResponse]:
-    req = request(*TXS)
+    req = request(*txs())
     return req, signer(tmp_path).sign(req)
 
 
@@ -53,8 +58,8 @@ def test_a_matching_file_is_accepted(signed_pair: tuple[Any, SignedResponse]) ->
 
 
 def test_a_file_for_another_request_is_refused(tmp_path: Path) -> None:
-    req = request(*TXS)
-    other = request(*TXS, request_id="sr_other")
+    req = request(*txs())
+    other = request(*txs(), request_id="sr_other")
     signed_other = signer(tmp_path).sign(other)
     with pytest.raises(VerificationFailed) as info:
         verify_signed(req, signed_other)
@@ -126,8 +131,8 @@ def test_a_transaction_signed_with_other_fields_is_refused(
 ) -> None:
     """The real key signed a changed transaction (a compromised path between signer and
     gateway cannot forge, but a swapped file could carry such bytes): refused by field."""
-    req = request(*TXS)
-    changed = [dict(t) for t in TXS]
+    req = request(*txs())
+    changed = [dict(t) for t in txs()]
     changed[index] |= change
     policy_free = signer(tmp_path)
     tampered_tx = request(*changed, request_id="sr_tampered").transactions[index]
@@ -139,7 +144,7 @@ def test_a_transaction_signed_with_other_fields_is_refused(
     genuine = policy_free.sign(req)
     with pytest.raises(VerificationFailed) as info:
         verify_signed(req, _replace(genuine, index, **forged.model_dump()))
-    assert (info.value.transaction, info.value.field) == (TXS[index]["id"], field)
+    assert (info.value.transaction, info.value.field) == (txs()[index]["id"], field)
 
 
 def test_a_flipped_byte_or_a_wrong_hash_is_refused(
