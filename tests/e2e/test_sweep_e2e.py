@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -38,9 +39,12 @@ from eth_utils.address import to_checksum_address
 
 from devnet.tron import TronDevnet
 from stablegate_signer.keys import Seed
+from tests.dashboard.support import PASSWORD as DASHBOARD_PASSWORD
+from tests.dashboard.support import sign_in
 from tests.e2e.conftest import BSC_RPC_TIMEOUT_SECONDS, RunningSuite, _suite
 from tests.e2e.test_ethereum_payment import create_intent, get_intent, wait_for
 from tests.fixtures.anvil import AnvilChain, fresh_address
+from tests.fixtures.hostile_rpc import HostileRpc
 from tests.fixtures.tron import fresh_tron_account
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
@@ -629,7 +633,8 @@ async def restart_gateway(suite: RunningSuite, **env: str) -> None:
     spec.env.update(env)
 
     def restart() -> None:
-        suite.suite.stop("gateway")
+        if "gateway" in suite.suite.running:  # a test may have killed it
+            suite.suite.stop("gateway")
         suite.suite.start("gateway")
         suite.suite.wait_ready(timeout=60, names=["gateway"])
 
@@ -711,3 +716,273 @@ async def test_tron_without_delegation_tops_up_the_trx_its_sweeps_burn(
         left = tron.trx_balance(sweep["source_address"])
         assert left == int(topup["amount_base_units"]) - int(info["fee"])
     await reconciled(suite, {"tron": deposits}, {"tron": transfers})
+
+
+# --- the broadcasting process killed around the send ----------------------------------------
+
+
+async def outgoing_rows(suite: RunningSuite, batch_id: str) -> list[dict[str, Any]]:
+    rows = await suite.query(
+        "gateway",
+        "SELECT id, purpose, state, tx_hash, broadcast_attempts FROM outgoing_transfers"
+        " WHERE batch_id = $1 ORDER BY seq",
+        batch_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def nonce_of(chain: AnvilChain, address: str, block: str = "latest") -> int:
+    return int(await chain.rpc("eth_getTransactionCount", address, block), 16)
+
+
+def kill(suite: RunningSuite, name: str) -> None:
+    suite.suite.stop(name, kill=True)
+
+
+def start(suite: RunningSuite, name: str) -> None:
+    suite.suite.start(name)
+    suite.suite.wait_ready(timeout=60, names=[name])
+
+
+@pytest.mark.timeout(600)
+async def test_the_broadcaster_killed_before_and_after_the_send_sends_nothing_twice(
+    funded: RunningSuite, keys: Keys, anvil: AnvilChain, tmp_path: Path
+) -> None:
+    """SIGKILL (1) after the signed transactions are stored and before any is sent (the
+    node unreachable), (2) after the top-ups are sent and before their receipts are
+    recorded (anvil not mining). Restarted, the gateway sends only the same bytes again:
+    the fee wallet's nonce moves once per top-up, every transfer is mined under its
+    stored hash, and the sweep completes to the base unit."""
+    suite, count = funded, 2
+    node = HostileRpc(anvil.rpc_url, name="gateway-node")
+    await node.start()
+    await restart_gateway(suite, GATEWAY_RPC_URL_ETHEREUM=node.url)
+    try:
+        intents = [
+            await create_intent(suite, amount=f"{40 + i}.00", network="ethereum")
+            for i in range(count)
+        ]
+        for intent in intents:
+            await anvil.transfer(
+                anvil.usdt, intent["deposit_address"], int(intent["amount_base_units"])
+            )
+        async with mining(anvil):
+            for intent in intents:
+
+                async def paid(intent_id: str = intent["id"]) -> bool:
+                    return bool((await get_intent(suite, intent_id))["status"] == "paid")
+
+                await wait_for(paid, timeout=120, what=f"intent {intent['id']} paid")
+        deposits = [i["deposit_address"] for i in intents]
+        total = sum(int(i["amount_base_units"]) for i in intents)
+        treasury_before = await anvil.balance_of(anvil.usdt, keys.evm_treasury)
+        fee_before = await evm_native(anvil, keys.evm_fee)
+        nonce_before = await nonce_of(anvil, keys.evm_fee)
+
+        async with ops(suite, keys) as client:
+
+            async def planned() -> list[dict[str, Any]] | None:
+                response = await client.post(
+                    "/ops/v1/outgoing/sweeps", json={"network": "ethereum"}
+                )
+                assert response.status_code == 200, response.text
+                data: list[dict[str, Any]] = response.json()["data"]
+                return data or None
+
+            async with mining(anvil):
+                [batch] = await wait_for(planned, timeout=60, what="an Ethereum sweep planned")
+            issued = await client.post(f"/ops/v1/outgoing/batches/{batch['id']}/issue")
+            assert issued.status_code == 200, issued.text
+            policy = evm_policy(keys, "ethereum", anvil, "ETH")
+            signed = sign(tmp_path, keys, policy, batch["id"], issued.content)
+
+            # 1. Stored, not sent: the broadcaster's node is down when the file arrives.
+            node.failing = "down"
+            accepted = await client.post(
+                "/ops/v1/outgoing/signed_responses",
+                content=signed,
+                headers={"Content-Type": "application/json"},
+            )
+            assert accepted.status_code == 200, accepted.text
+            hashes = {t["id"]: t["tx_hash"] for t in accepted.json()["transfers"]}
+            assert all(hashes.values())  # every hash is known before anything is sent
+            failures = node.failures
+
+            async def tried() -> bool:
+                return node.failures > failures + 1
+
+            await wait_for(tried, timeout=60, what="the broadcaster trying the dead node")
+        await asyncio.to_thread(kill, suite, "gateway")
+        # Nothing reached the chain. A top-up may show `broadcast` (the attempt is recorded
+        # before the send), its sweep waits `signed` for it; every hash as stored.
+        rows = await outgoing_rows(suite, batch["id"])
+        assert {r["state"] for r in rows if r["purpose"] == "sweep"} == {"signed"}, rows
+        assert {r["state"] for r in rows} <= {"signed", "broadcast"}, rows
+        assert {r["id"]: r["tx_hash"] for r in rows} == hashes
+        assert await nonce_of(anvil, keys.evm_fee, "pending") == nonce_before
+
+        # 2. Sent, receipts not recorded: anvil holds the top-ups in its pool.
+        node.behave()
+        await anvil.set_automine(False)
+        sends = node.calls["eth_sendRawTransaction"]
+        await asyncio.to_thread(start, suite, "gateway")
+
+        async def topups_sent() -> bool:
+            return await nonce_of(anvil, keys.evm_fee, "pending") == nonce_before + count
+
+        await wait_for(topups_sent, timeout=60, what="the top-ups in anvil's pool")
+        await asyncio.to_thread(kill, suite, "gateway")
+        assert node.calls["eth_sendRawTransaction"] - sends >= count
+        rows = await outgoing_rows(suite, batch["id"])
+        assert (
+            sorted(r["state"] for r in rows if r["purpose"] == "fee_topup") == ["broadcast"] * count
+        ), rows
+        await anvil.set_automine(True)
+        await anvil.mine(1)  # the top-ups are mined while nobody records them
+        await asyncio.to_thread(start, suite, "gateway")
+
+        async with ops(suite, keys) as client, mining(anvil):
+
+            async def confirmed() -> list[dict[str, Any]] | None:
+                found: list[dict[str, Any]] = (await batch_detail(client, batch["id"]))["transfers"]
+                return found if {t["state"] for t in found} == {"confirmed"} else None
+
+            transfers = await wait_for(confirmed, timeout=300, what="the sweep confirmed")
+    finally:
+        await anvil.set_automine(True)
+        await restart_gateway(suite, GATEWAY_RPC_URL_ETHEREUM=anvil.rpc_url)
+        await node.close()
+
+    # Each transfer was mined once, under the hash stored before its first send.
+    assert {t["id"]: t["tx_hash"] for t in transfers} == hashes
+    for t in transfers:
+        receipt = await anvil.rpc("eth_getTransactionReceipt", t["tx_hash"])
+        assert receipt is not None
+        assert int(receipt["status"], 16) == 1
+    topups = [t for t in transfers if t["purpose"] == "fee_topup"]
+    assert await nonce_of(anvil, keys.evm_fee) == nonce_before + len(topups)
+    for address in deposits:
+        assert await anvil.balance_of(anvil.usdt, address) == 0, address
+    assert await anvil.balance_of(anvil.usdt, keys.evm_treasury) == treasury_before + total
+    spent = fee_before - await evm_native(anvil, keys.evm_fee)
+    assert spent == sum(int(t["amount_base_units"]) + int(t["fee_paid_base_units"]) for t in topups)
+    await reconciled(suite, {"ethereum": deposits}, {"ethereum": transfers})
+
+
+# --- a round through the dashboard's Outgoing page, against the real ops API ---------------
+
+DASHBOARD_ADMIN = "sweeps-admin@stablegate.test"
+
+
+def hidden_fields(html: str, action: str) -> dict[str, str]:
+    """The hidden fields of the form posting to `action`, as a browser sends them."""
+    start = html.index(f'action="{action}"')
+    form = html[start : html.index("</form>", start)]
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+
+
+@pytest.mark.timeout(600)
+async def test_an_admin_runs_a_bsc_round_from_the_outgoing_page(
+    funded: RunningSuite, keys: Keys, anvil_bsc: AnvilChain, tmp_path: Path
+) -> None:
+    """Plan, download the request, upload the signed file: each through the dashboard,
+    which acts through the gateway's ops API with its own token."""
+    suite = funded
+    suite.suite.spec("dashboard").env.update(
+        {
+            "DASHBOARD_GATEWAY_URL": suite.gateway,
+            "DASHBOARD_GATEWAY_API_KEY": suite.secret_key,
+            "DASHBOARD_GATEWAY_OPS_TOKEN": keys.ops_token,
+        }
+    )
+
+    def restart() -> None:
+        suite.suite.stop("dashboard")
+        suite.suite.start("dashboard")
+        suite.suite.wait_ready(timeout=60, names=["dashboard"])
+
+    await asyncio.to_thread(restart)
+    await create_dashboard_user(suite, DASHBOARD_ADMIN, "admin")
+    intent = await create_intent(suite, amount="17.75", network="bsc")
+    deposit, amount = intent["deposit_address"], int(intent["amount_base_units"])
+    await anvil_bsc.transfer(anvil_bsc.usdt, deposit, amount)
+    async with mining(anvil_bsc):
+
+        async def paid() -> bool:
+            return bool((await get_intent(suite, intent["id"]))["status"] == "paid")
+
+        await wait_for(paid, timeout=120, what="the BSC intent paid")
+    treasury_before = await anvil_bsc.balance_of(anvil_bsc.usdt, keys.evm_treasury)
+
+    async with httpx.AsyncClient(base_url=suite.dashboard, timeout=30) as admin:
+        signed_in = await sign_in(admin, DASHBOARD_ADMIN, DASHBOARD_PASSWORD)
+        assert signed_in.status_code == 303, signed_in.text[:500]
+
+        async def planned() -> str | None:
+            page = await admin.get("/outgoing")
+            assert page.status_code == 200, page.text[:500]
+            fields = hidden_fields(page.text, "/outgoing/sweeps")
+            response = await admin.post("/outgoing/sweeps", data={**fields, "network": "bsc"})
+            assert response.status_code == 303, response.text[:500]
+            target = response.headers["location"].split("?")[0]
+            return target if target.startswith("/outgoing/ob_") else None
+
+        async with mining(anvil_bsc):  # an earlier BSC round may still be confirming
+            batch_path = await wait_for(planned, timeout=90, what="a BSC sweep planned")
+        batch_id = batch_path.rsplit("/", 1)[1]
+        page = await admin.get(batch_path)
+        assert page.status_code == 200
+        assert deposit.lower() in page.text.lower()
+        download = await admin.post(
+            f"{batch_path}/request", data=hidden_fields(page.text, f"{batch_path}/request")
+        )
+        assert download.status_code == 200, download.text[:500]
+        assert "attachment" in download.headers["content-disposition"]
+        async with ops(suite, keys) as client:  # the same bytes the gateway stored
+            again = await client.post(f"/ops/v1/outgoing/batches/{batch_id}/issue")
+            assert again.content == download.content
+        policy = evm_policy(keys, "bsc", anvil_bsc, "BNB")
+        signed = sign(tmp_path, keys, policy, batch_id, download.content)
+        page = await admin.get(batch_path)
+        uploaded = await admin.post(
+            "/outgoing/signed",
+            data=hidden_fields(page.text, "/outgoing/signed"),
+            files={"signed_file": ("SIGNED.json", signed, "application/json")},
+        )
+        assert uploaded.status_code == 303, uploaded.text[:500]
+        assert "signed_accepted" in uploaded.headers["location"]
+
+        async with ops(suite, keys) as client, mining(anvil_bsc):
+
+            async def confirmed() -> list[dict[str, Any]] | None:
+                found: list[dict[str, Any]] = (await batch_detail(client, batch_id))["transfers"]
+                return found if {t["state"] for t in found} == {"confirmed"} else None
+
+            transfers = await wait_for(confirmed, timeout=300, what="the BSC round confirmed")
+        shown = await admin.get(batch_path)
+        assert "confirmed" in shown.text
+
+    assert await anvil_bsc.balance_of(anvil_bsc.usdt, deposit) == 0
+    assert await anvil_bsc.balance_of(anvil_bsc.usdt, keys.evm_treasury) == (
+        treasury_before + amount
+    )
+    await reconciled(suite, {"bsc": [deposit]}, {"bsc": transfers})
+
+
+async def create_dashboard_user(suite: RunningSuite, email: str, role: str) -> None:
+    spec = suite.suite.spec("dashboard")
+    process = await asyncio.create_subprocess_exec(
+        spec.command,
+        "create-user",
+        "--email",
+        email,
+        "--role",
+        role,
+        "--password-stdin",
+        env=suite.suite.env_for(spec),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(f"{DASHBOARD_PASSWORD}\n".encode()), 120)
+    assert process.returncode == 0, err.decode()[-2000:]
