@@ -15,6 +15,7 @@ the engine's lagging-replica detection; `STABLEGATE_E2E_EMPTY_LOGS=0` leaves tho
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -36,6 +37,7 @@ from bip_utils import Bip44, Bip44Coins
 
 from devnet.tron import TronDevnet
 from tests.conftest import DATABASE_URL, RABBITMQ_URL, unique
+from tests.dashboard.support import PASSWORD
 from tests.fixtures.anvil import AnvilChain, merged_overlay
 from tests.fixtures.hostile_chaos import BackgroundLoop, Hostile, chaos
 from tests.fixtures.hostile_rpc import hostile_providers
@@ -310,3 +312,24 @@ async def e2e_tron(
     name = request.module.__name__.rsplit(".", 1)[-1]
     async with _suite(anvil, name, tron=tron_devnet) as running:
         yield running
+
+
+async def create_user(suite: RunningSuite, email: str, role: str) -> None:
+    """A dashboard user, created with the dashboard's CLI (password: tests.dashboard.support)."""
+    spec = suite.suite.spec("dashboard")
+    process = await asyncio.create_subprocess_exec(
+        spec.command,
+        "create-user",
+        "--email",
+        email,
+        "--role",
+        role,
+        "--password-stdin",
+        env=suite.suite.env_for(spec),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(f"{PASSWORD}\n".encode()), 120)
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert PASSWORD not in out.decode()

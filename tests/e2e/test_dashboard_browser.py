@@ -9,7 +9,6 @@ and desktop widths go to test-artifacts/browser/.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from tests.dashboard.support import PASSWORD
-from tests.e2e.conftest import RunningSuite, WebhookReceiver, _suite
+from tests.e2e.conftest import RunningSuite, WebhookReceiver, _suite, create_user
 from tests.e2e.test_ethereum_payment import create_intent, status_is, wait_for
 from tests.fixtures.anvil import AnvilChain
 from tests.fixtures.browser import BrowserPage, OpenPage
@@ -38,26 +37,6 @@ PAGES = (
     ("webhooks", "/webhooks"),
     ("system", "/system"),
 )
-
-
-async def create_user(suite: RunningSuite, email: str, role: str) -> None:
-    spec = suite.suite.spec("dashboard")
-    process = await asyncio.create_subprocess_exec(
-        spec.command,
-        "create-user",
-        "--email",
-        email,
-        "--role",
-        role,
-        "--password-stdin",
-        env=suite.suite.env_for(spec),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(f"{PASSWORD}\n".encode()), 120)
-    assert process.returncode == 0, err.decode()[-2000:]
-    assert PASSWORD not in out.decode()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -39,9 +39,8 @@ from eth_utils.address import to_checksum_address
 
 from devnet.tron import TronDevnet
 from stablegate_signer.keys import Seed
-from tests.dashboard.support import PASSWORD as DASHBOARD_PASSWORD
 from tests.dashboard.support import sign_in
-from tests.e2e.conftest import BSC_RPC_TIMEOUT_SECONDS, RunningSuite, _suite
+from tests.e2e.conftest import BSC_RPC_TIMEOUT_SECONDS, RunningSuite, _suite, create_user
 from tests.e2e.test_ethereum_payment import create_intent, get_intent, wait_for
 from tests.fixtures.anvil import AnvilChain, fresh_address
 from tests.fixtures.hostile_rpc import HostileRpc
@@ -902,7 +901,7 @@ async def test_an_admin_runs_a_bsc_round_from_the_outgoing_page(
         suite.suite.wait_ready(timeout=60, names=["dashboard"])
 
     await asyncio.to_thread(restart)
-    await create_dashboard_user(suite, DASHBOARD_ADMIN, "admin")
+    await create_user(suite, DASHBOARD_ADMIN, "admin")
     intent = await create_intent(suite, amount="17.75", network="bsc")
     deposit, amount = intent["deposit_address"], int(intent["amount_base_units"])
     await anvil_bsc.transfer(anvil_bsc.usdt, deposit, amount)
@@ -915,7 +914,7 @@ async def test_an_admin_runs_a_bsc_round_from_the_outgoing_page(
     treasury_before = await anvil_bsc.balance_of(anvil_bsc.usdt, keys.evm_treasury)
 
     async with httpx.AsyncClient(base_url=suite.dashboard, timeout=30) as admin:
-        signed_in = await sign_in(admin, DASHBOARD_ADMIN, DASHBOARD_PASSWORD)
+        signed_in = await sign_in(admin, DASHBOARD_ADMIN)
         assert signed_in.status_code == 303, signed_in.text[:500]
 
         async def planned() -> str | None:
@@ -967,22 +966,3 @@ async def test_an_admin_runs_a_bsc_round_from_the_outgoing_page(
         treasury_before + amount
     )
     await reconciled(suite, {"bsc": [deposit]}, {"bsc": transfers})
-
-
-async def create_dashboard_user(suite: RunningSuite, email: str, role: str) -> None:
-    spec = suite.suite.spec("dashboard")
-    process = await asyncio.create_subprocess_exec(
-        spec.command,
-        "create-user",
-        "--email",
-        email,
-        "--role",
-        role,
-        "--password-stdin",
-        env=suite.suite.env_for(spec),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(process.communicate(f"{DASHBOARD_PASSWORD}\n".encode()), 120)
-    assert process.returncode == 0, err.decode()[-2000:]
