@@ -197,13 +197,19 @@ async def test_the_original_mined_after_the_bump_was_confirmed_and_reorged_is_bo
     await deliver(gateway_ctx, fact(ChainTxConfirmed, bump, block=100))
     assert (await state_of(gateway_ctx, topup.id)).state == "replaced"
 
-    # A reorg: the new branch holds the original. Its mined fact arrives first.
+    # A reorg: the new branch holds the original. Its mined fact arrives first, while the
+    # bump is still in a block: per-hash sequences cannot order it against the bump's
+    # facts (it may as well be a stale one from an orphaned block), so it is dropped.
     await deliver(gateway_ctx, fact(ChainTxMined, topup, block=100, block_hash="0x" + "c" * 64))
-    found = await state_of(gateway_ctx, topup.id)
-    assert (found.state, found.block_number, found.failure_reason) == ("broadcast", 100, None)
-    assert (await events_of(gateway_ctx, topup.id))[-1]["data"]["state"] == "broadcast"
+    dropped = await state_of(gateway_ctx, topup.id)
+    assert (dropped.state, dropped.block_number) == ("replaced", None)
+    # The bump's reorg reinstates it; the watcher, tracking it again, reports it anew.
     await deliver(gateway_ctx, fact(ChainTxReorged, bump, block=100))
     assert (await state_of(gateway_ctx, bump.id)).state == "broadcast"
+    assert (await state_of(gateway_ctx, topup.id)).state == "broadcast"
+    await deliver(gateway_ctx, fact(ChainTxMined, topup, block=100, block_hash="0x" + "c" * 64))
+    found = await state_of(gateway_ctx, topup.id)
+    assert (found.state, found.block_number) == ("broadcast", 100)
     await deliver(gateway_ctx, fact(ChainTxConfirmed, topup, block=100, block_hash="0x" + "c" * 64))
     booked = await state_of(gateway_ctx, topup.id)
     assert (booked.state, booked.fee_paid_base_units) == ("confirmed", 21_000 * 10**9)
@@ -506,3 +512,71 @@ async def test_a_transfer_that_lost_its_nonce_to_our_own_bump_leaves_the_bump_al
     assert (await state_of(gateway_ctx, bump.id)).state == "broadcast"
     assert await broadcaster.send(bump.id)  # its own "nonce too low": its hash is known
     assert (await state_of(gateway_ctx, bump.id)).last_broadcast_error is None
+
+
+# -- review 2, finding 1: a reorg of a transfer mined from canceling -----------------------
+
+
+@pytest.mark.parametrize("network", ["ethereum", "tron"])
+async def test_a_canceled_transfer_mined_confirmed_then_reorged_goes_back_to_canceling(
+    gateway_ctx: GatewayContext, tmp_path: Path, network: str
+) -> None:
+    """Canceled after signing (never broadcast by us), mined by whoever held the bytes,
+    booked confirmed, then its block reorged out: no poison message, and it is watched
+    again as `canceling` (never sent by us), the siblings it superseded reinstated."""
+    batch_id = await signed_batch(
+        gateway_ctx, evm_plan() if network == "ethereum" else tron_plan(), tmp_path
+    )
+    async with gateway_ctx.db.transaction() as session:
+        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    transfer = (await transfers_of(gateway_ctx, batch_id))[0]
+    assert (transfer.state, transfer.first_broadcast_at) == ("canceling", None)
+    await deliver(gateway_ctx, fact(ChainTxMined, transfer))
+    await deliver(gateway_ctx, fact(ChainTxConfirmed, transfer))
+    assert (await state_of(gateway_ctx, transfer.id)).state == "confirmed"
+
+    await deliver(gateway_ctx, fact(ChainTxReorged, transfer))
+    back = await state_of(gateway_ctx, transfer.id)
+    assert (back.state, back.block_number, back.signed_hex) == ("canceling", None, None)
+    assert "reorged out" in (back.failure_reason or "")
+    assert (await events_of(gateway_ctx, transfer.id))[-1]["data"]["state"] == "canceling"
+    # Booked again from canceling when it is mined anew.
+    await deliver(gateway_ctx, fact(ChainTxConfirmed, transfer, block=101))
+    assert (await state_of(gateway_ctx, transfer.id)).state == "confirmed"
+
+
+# -- review 2, findings 6 and 7: late mined facts for transfers given up ------------------
+
+
+async def test_a_late_confirmed_for_a_replaced_transfer_is_dropped_while_its_sibling_holds(
+    gateway_ctx: GatewayContext, tmp_path: Path
+) -> None:
+    """A stale `confirmed` from an orphaned block (redelivered, or from a slow replica)
+    for a transfer replaced by its confirmed bump: never two confirmed at one nonce."""
+    topup, _, bump = await bumped_topup(gateway_ctx, tmp_path)
+    await deliver(gateway_ctx, fact(ChainTxConfirmed, bump, block=100))
+    assert (await state_of(gateway_ctx, topup.id)).state == "replaced"
+    await deliver(gateway_ctx, fact(ChainTxConfirmed, topup, block=99))
+    after = await state_of(gateway_ctx, topup.id)
+    assert (after.state, after.block_number) == ("replaced", None)
+    assert (await state_of(gateway_ctx, bump.id)).state == "confirmed"
+
+
+async def test_a_canceled_transfer_found_mined_goes_back_to_canceling_and_is_booked(
+    gateway_ctx: GatewayContext, tmp_path: Path
+) -> None:
+    batch_id = await signed_batch(gateway_ctx, tron_plan(expires_in_ms=60_000), tmp_path)
+    async with gateway_ctx.db.transaction() as session:
+        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    [transfer] = await transfers_of(gateway_ctx, batch_id)
+    await deliver(gateway_ctx, not_found(transfer, (transfer.expiration_ms or 0) + 1_000))
+    assert (await state_of(gateway_ctx, transfer.id)).state == "canceled"
+
+    await deliver(gateway_ctx, fact(ChainTxMined, transfer))
+    found = await state_of(gateway_ctx, transfer.id)
+    assert (found.state, found.block_number) == ("canceling", 100)
+    assert (await events_of(gateway_ctx, transfer.id))[-1]["data"]["state"] == "canceling"
+    await deliver(gateway_ctx, fact(ChainTxConfirmed, transfer))
+    booked = await state_of(gateway_ctx, transfer.id)
+    assert (booked.state, booked.fee_paid_base_units) == ("confirmed", 13_000_000)
+    assert "mined all the same" in (booked.failure_reason or "")

@@ -710,13 +710,14 @@ async def apply_event(
         raise TypeError("apply_event: SIGNATURE_ACCEPTED needs tx_hash and signed_hex")
     previous = OutgoingState(transfer.state)
     state = transition(previous, event) if event is not None else previous
-    if event is OutgoingEvent.REORGED_OUT and transfer.first_broadcast_at is None:
+    reorged = event in (OutgoingEvent.REORGED_OUT, OutgoingEvent.REORGED_OUT_CANCELED)
+    if event is not None and reorged and transfer.block_number is None:
         # `transition` lets `failed` take a reorg (a revert that was mined); one that failed
-        # unsent (a Tron request that expired unsigned) was never in a block to leave.
+        # unmined (a Tron transaction that expired) was never in a block to leave.
         raise InvalidOutgoingTransition(previous, event)
     now = datetime.now(UTC)
     changes: dict[str, Any] = {}
-    if event is OutgoingEvent.REORGED_OUT:
+    if reorged:
         changes |= {name: None for name in MINED_FACTS}
     if event is OutgoingEvent.BROADCAST_SENT:
         changes["broadcast_attempts"] = (transfer.broadcast_attempts or 0) + 1
