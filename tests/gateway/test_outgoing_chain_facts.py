@@ -580,3 +580,47 @@ async def test_a_canceled_transfer_found_mined_goes_back_to_canceling_and_is_boo
     booked = await state_of(gateway_ctx, transfer.id)
     assert (booked.state, booked.fee_paid_base_units) == ("confirmed", 13_000_000)
     assert "mined all the same" in (booked.failure_reason or "")
+
+
+# -- review 2, finding 2: EVM nonce proofs at an explicit height, failing closed ----------
+
+
+async def test_a_lost_nonce_is_final_at_the_networks_depth_not_the_finalized_tag(
+    gateway_ctx: GatewayContext, isolated_anvil: AnvilChain, evm: EvmClient, tmp_path: Path
+) -> None:
+    """anvil's `finalized` is 64 blocks behind; with a final depth of 100 the used nonce
+    is not final after 80 blocks (the tag would say it is), and is after 101."""
+    anvil = isolated_anvil
+    batch_id = await signed_evm_batch(gateway_ctx, anvil, tmp_path)
+    topup, _ = await transfers_of(gateway_ctx, batch_id)
+    await mark_sent(gateway_ctx, topup.id)
+    await _spend_nonce(anvil, EVM_FEE)
+    await anvil.mine(80)
+    broadcaster = Broadcaster(
+        gateway_ctx.db, {"ethereum": evm}, rebroadcast_seconds=30, final_depths={"ethereum": 100}
+    )
+    assert not await broadcaster.send(topup.id)
+    pending = await state_of(gateway_ctx, topup.id)
+    assert pending.state == "broadcast"
+    assert "not final yet" in (pending.last_broadcast_error or "")
+    await anvil.mine(21)
+    assert not await broadcaster.send(topup.id)
+    assert (await state_of(gateway_ctx, topup.id)).state == "replaced"
+
+
+async def test_a_nonce_check_the_node_cannot_answer_sends_nothing(
+    gateway_ctx: GatewayContext, anvil: AnvilChain, tmp_path: Path
+) -> None:
+    """Fail closed: a node that cannot answer the nonce check gets no send (its "nonce
+    too low" would count as sent); the error is recorded, the transfer stays signed."""
+    batch_id = await signed_evm_batch(gateway_ctx, anvil, tmp_path)
+    topup, _ = await transfers_of(gateway_ctx, batch_id)
+    dead = EvmClient("http://127.0.0.1:9", timeout_seconds=1)  # nothing listens there
+    try:
+        broadcaster = Broadcaster(gateway_ctx.db, {"ethereum": dead}, rebroadcast_seconds=30)
+        assert not await broadcaster.send(topup.id)
+    finally:
+        await dead.close()
+    after = await state_of(gateway_ctx, topup.id)
+    assert (after.state, after.broadcast_attempts) == ("signed", 0)
+    assert "nonce check failed, not sent" in (after.last_broadcast_error or "")

@@ -13,13 +13,19 @@ the outbox relay does; a second replica skips the round):
    too low" / DUP_TRANSACTION_ERROR, which count as sent);
 3. a refusal is recorded in `last_broadcast_error` (the transfer stays where it is; the
    operator sees why, and a stuck one is replaced, see `consumers.plan_stuck_replacements`);
-4. an EVM send the node takes as "nonce too low" is a success only when the node knows
-   our hash: otherwise another transaction took the nonce, and once that nonce is
-   finalized the transfer is SUPERSEDED (never mined; its bumps not yet signed too);
+4. before an EVM send, the nonce is checked: when the chain has used it and the node
+   does not know our hash, another transaction took it, and once that nonce is final the
+   transfer is SUPERSEDED (never mined; its bumps not yet signed too). A check the node
+   cannot answer sends nothing (the error is recorded; next round asks again);
 5. a `canceling` transfer (canceled after its request was issued) ends `canceled` once
    it provably cannot be mined: Tron, the solidified head is past its expiration and the
-   solidified chain lacks it; EVM, its source's finalized nonce is past its own and the
-   node does not know its hash (if it does, it was mined: the watcher books it).
+   solidified chain lacks it; EVM, its source's final nonce is past its own and the node
+   does not know its hash (if it does, it was mined: the watcher books it).
+
+"Final" for an EVM nonce is never the node's `finalized` tag (a dev chain or a provider
+may answer it with latest): it is the count at an explicit height, the head less the
+network's final depth (`final_depths`: the watcher's reorg window, the same finality its
+`final` uses), every read of one check from the same node.
 
 A dependency is met when it is confirmed, or replaced by a fee bump (followed through
 `replaces`) that is confirmed; it is dead when every transaction of that chain ended
@@ -78,9 +84,18 @@ Outcome = Literal["met", "dead", "pending"]
 class NonceReader(Protocol):
     """An EVM node as the broadcaster asks it whether a nonce is used up."""
 
+    async def head(self) -> int: ...
+
     async def tx_known(self, tx_hash: str) -> bool: ...
 
+    async def tx_receipt(self, tx_hash: str) -> object | None: ...
+
     async def transaction_count(self, address: str, block: str = "latest") -> int: ...
+
+
+# Blocks below the head before an EVM nonce counts as final, for a network not given in
+# `final_depths` (the watcher's minimum reorg window).
+DEFAULT_FINAL_DEPTH = 64
 
 
 async def dependency_outcome(session: AsyncSession, depends_on: str) -> Outcome:
@@ -118,15 +133,22 @@ class Broadcaster:
         rebroadcast_seconds: float,
         stuck_seconds: float | None = None,
         native_symbols: Mapping[str, str] | None = None,
+        final_depths: Mapping[str, int] | None = None,
         idle_seconds: float = 2.0,
     ) -> None:
         """`senders`: one client per network that has outgoing transfers. With
-        `stuck_seconds`, each round also plans fee bumps for stuck EVM transfers."""
+        `stuck_seconds`, each round also plans fee bumps for stuck EVM transfers.
+        `final_depths`: per EVM network, how many blocks below the head a used nonce is
+        final (DEFAULT_FINAL_DEPTH for one not given)."""
         self.db = db
         self.senders = dict(senders)
         self.rebroadcast = timedelta(seconds=rebroadcast_seconds)
         self.stuck_seconds = stuck_seconds
         self.native_symbols = dict(native_symbols or {})
+        self.final_depths = dict(final_depths or {})
+        for network, depth in self.final_depths.items():
+            if depth < 1:
+                raise ValueError(f"final_depths[{network!r}] must be at least 1, not {depth}")
         self.idle_seconds = idle_seconds
 
     async def close(self) -> None:
@@ -243,13 +265,13 @@ class Broadcaster:
         sender = self.senders[row.network]
         verdict: tuple[OutgoingEvent, str] | None = None
         if row.nonce is not None and isinstance(sender, NonceReader):
-            final = await sender.transaction_count(row.source_address, "finalized")
-            known = row.tx_hash is not None and await sender.tx_known(_evm_hash(row.tx_hash))
+            final = await self._final_nonce(sender, row.network, row.source_address)
+            known = row.tx_hash is not None and await _evm_known(sender, row.tx_hash)
             if final > row.nonce and not known:
                 verdict = (
                     OutgoingEvent.SUPERSEDED,
                     f"canceled; nonce {row.nonce} was used by another transaction "
-                    f"(finalized nonce {final})",
+                    f"(final nonce {final})",
                 )
         elif row.expiration_ms is not None and isinstance(sender, SolidifiedTxSource):
             if row.network not in solid_heads:
@@ -319,16 +341,15 @@ class Broadcaster:
                 lost = await self._nonce_lost(
                     transfer_id, found.network, found.source_address, found.nonce, found.tx_hash
                 )
-            except ChainError as exc:  # the send below meets the same node: it tells
-                log.warning(
-                    "nonce check failed", extra={"transfer_id": transfer_id, "error": repr(exc)}
-                )
-                lost = None
+            except ChainError as exc:
+                # Fail closed: "nonce too low" from the send would count as sent, and a
+                # transfer whose nonce is gone would sit in broadcast, bumped forever.
+                lost = f"nonce check failed, not sent: {exc.message}"
             if lost is not None:
                 BROADCASTS.labels(found.network, "error").inc()
                 await self._record(transfer_id, lost)
                 log.warning(
-                    "broadcast skipped: the nonce is used",
+                    "broadcast skipped: the nonce is used, or cannot be checked",
                     extra={"transfer_id": transfer_id, "error": lost},
                 )
                 return False
@@ -372,16 +393,16 @@ class Broadcaster:
         if not isinstance(sender, NonceReader):
             return None
         latest = await sender.transaction_count(source, "latest")
-        if latest <= nonce or await sender.tx_known(_evm_hash(tx_hash)):
+        if latest <= nonce or await _evm_known(sender, tx_hash):
             return None
-        final = await sender.transaction_count(source, "finalized")
+        final = await self._final_nonce(sender, network, source)
         if final <= nonce:
             return (
                 f"nonce {nonce} already used by another transaction (latest nonce {latest}, "
-                f"not finalized yet); the node does not know {tx_hash}"
+                f"not final yet); the node does not know {tx_hash}"
             )
         reason = (
-            f"nonce {nonce} of {source} was used by another transaction (finalized nonce "
+            f"nonce {nonce} of {source} was used by another transaction (final nonce "
             f"{final}); this one can never be mined"
         )
         # A sibling of ours the node knows is the one that took the nonce (its facts are
@@ -400,7 +421,7 @@ class Broadcaster:
         known = [
             sibling_id
             for sibling_id, sibling_hash in siblings
-            if sibling_hash is not None and await sender.tx_known(_evm_hash(sibling_hash))
+            if sibling_hash is not None and await _evm_known(sender, sibling_hash)
         ]
         async with self.db.transaction() as session:
             transfer = await repository.lock_transfer(session, transfer_id)
@@ -422,6 +443,15 @@ class Broadcaster:
         log.warning("a transfer lost its nonce", extra={"transfer_id": transfer_id})
         return reason
 
+    async def _final_nonce(self, sender: NonceReader, network: str, source: str) -> int:
+        """The source's next nonce as of the head less the network's final depth (0 while
+        the chain is shorter than that): what no reorg the watcher allows for can undo."""
+        depth = self.final_depths.get(network, DEFAULT_FINAL_DEPTH)
+        height = await sender.head() - depth
+        if height < 0:
+            return 0
+        return await sender.transaction_count(source, hex(height))
+
     async def _record(self, transfer_id: str, error: str | None) -> None:
         async with self.db.transaction() as session:
             transfer = await repository.lock_transfer(session, transfer_id)
@@ -433,6 +463,12 @@ class Broadcaster:
 
 def _evm_hash(tx_hash: str) -> str:
     return "0x" + tx_hash.lower().removeprefix("0x")
+
+
+async def _evm_known(sender: NonceReader, tx_hash: str) -> bool:
+    """The node has the transaction: a receipt (in a block), or in its pool or index."""
+    full = _evm_hash(tx_hash)
+    return await sender.tx_receipt(full) is not None or await sender.tx_known(full)
 
 
 def build_senders(
