@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.bus import add_to_outbox
@@ -419,6 +419,21 @@ async def unfinished_batch(session: AsyncSession, network: str) -> str | None:
         .limit(1)
     )
     return await session.scalar(query)
+
+
+async def canceling_nonces(session: AsyncSession, network: str) -> dict[str, int]:
+    """Per EVM source (stored form), the lowest nonce of its `canceling` transfers not in a
+    block: signed bytes for it may still be mined, so the next round reuses that nonce
+    (then at most one of the two can ever be mined) instead of the pending one."""
+    rows = await session.execute(
+        select(OutgoingTransfer.source_address, func.min(OutgoingTransfer.nonce))
+        .where(OutgoingTransfer.network == network)
+        .where(OutgoingTransfer.state == OutgoingState.CANCELING.value)
+        .where(OutgoingTransfer.nonce.is_not(None))
+        .where(OutgoingTransfer.block_number.is_(None))
+        .group_by(OutgoingTransfer.source_address)
+    )
+    return {source: nonce for source, nonce in rows.all() if nonce is not None}
 
 
 async def lock_transfer(session: AsyncSession, transfer_id: str) -> OutgoingTransfer:
