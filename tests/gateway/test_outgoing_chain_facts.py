@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import update
 
 from devnet.tron import TronDevnet
 from stablegate_common.chains.evm import EvmClient
@@ -39,7 +40,7 @@ from stablegate_common.events.contracts import (
     ChainTxReorged,
 )
 from stablegate_gateway.context import GatewayContext
-from stablegate_gateway.outgoing import repository
+from stablegate_gateway.outgoing import metrics, repository
 from stablegate_gateway.outgoing.api import present_transfer
 from stablegate_gateway.outgoing.broadcaster import Broadcaster, dependency_outcome
 from stablegate_gateway.outgoing.consumers import plan_stuck_replacements
@@ -624,3 +625,45 @@ async def test_a_nonce_check_the_node_cannot_answer_sends_nothing(
     after = await state_of(gateway_ctx, topup.id)
     assert (after.state, after.broadcast_attempts) == ("signed", 0)
     assert "nonce check failed, not sent" in (after.last_broadcast_error or "")
+
+
+# -- review 2, finding 3: a hash-less canceling EVM transfer is not settled on no evidence -
+
+
+async def test_an_evm_request_canceled_unsigned_whose_nonce_a_stranger_used_stays_canceling(
+    gateway_ctx: GatewayContext, isolated_anvil: AnvilChain, evm: EvmClient
+) -> None:
+    """Canceled awaiting its signature (no hash): its nonce used by a transaction that
+    is not ours (maybe the canceled request, signed and broadcast elsewhere) is no proof
+    it was not mined. It stays canceling, counted for an operator; once one of OUR
+    transfers is confirmed at that nonce, it is settled."""
+    anvil = isolated_anvil
+    nonce = int(await anvil.rpc("eth_getTransactionCount", EVM_FEE, "pending"), 16)
+    batch_id = await make_batch(gateway_ctx, evm_plan(nonce=nonce))
+    await issue(gateway_ctx, batch_id)
+    async with gateway_ctx.db.transaction() as session:
+        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    topup, _ = await transfers_of(gateway_ctx, batch_id)
+    assert (topup.state, topup.tx_hash, topup.nonce) == ("canceling", None, nonce)
+    await anvil.rpc("anvil_setBalance", EVM_FEE, hex(10**19))
+    await _spend_nonce(anvil, EVM_FEE)
+    await anvil.mine(80)
+
+    broadcaster = Broadcaster(gateway_ctx.db, {"ethereum": evm}, rebroadcast_seconds=30)
+    assert await broadcaster.settle_canceling() == []
+    kept = await state_of(gateway_ctx, topup.id)
+    assert kept.state == "canceling"
+    assert "not ours" in (kept.last_broadcast_error or "")
+    assert metrics.CANCELING_UNEXPLAINED.labels("ethereum")._value.get() >= 1
+
+    # One of ours confirmed at that nonce (its own end_nonce not run: an older replica).
+    other = await make_batch(gateway_ctx, [dataclasses.replace(evm_plan(nonce=nonce)[0], key="o")])
+    [ours] = await transfers_of(gateway_ctx, other)
+    async with gateway_ctx.db.transaction() as session:
+        await session.execute(
+            update(OutgoingTransfer).where(OutgoingTransfer.id == ours.id).values(state="confirmed")
+        )
+    assert await broadcaster.settle_canceling() == [topup.id]
+    settled = await state_of(gateway_ctx, topup.id)
+    assert settled.state == "canceled"
+    assert f"taken by {ours.id}" in (settled.failure_reason or "")

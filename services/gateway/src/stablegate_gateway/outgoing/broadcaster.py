@@ -93,6 +93,9 @@ class NonceReader(Protocol):
     async def transaction_count(self, address: str, block: str = "latest") -> int: ...
 
 
+# `_unminable`'s answer for a canceling transfer that may have been mined unseen.
+UNEXPLAINED: tuple[OutgoingEvent, str] = (OutgoingEvent.CANCELED, "unexplained")
+
 # Blocks below the head before an EVM nonce counts as final, for a network not given in
 # `final_depths` (the watcher's minimum reorg window).
 DEFAULT_FINAL_DEPTH = 64
@@ -237,6 +240,7 @@ class Broadcaster:
             )
         settled: list[str] = []
         solid_heads: dict[str, BlockHeader] = {}
+        unexplained = dict.fromkeys(self.senders, 0)
         for row in rows:
             try:
                 verdict = await self._unminable(row, solid_heads)
@@ -245,6 +249,9 @@ class Broadcaster:
                     "cannot settle a canceling transfer yet",
                     extra={"transfer_id": row.id, "error": repr(exc)},
                 )
+                continue
+            if verdict == UNEXPLAINED:
+                unexplained[row.network] += 1
                 continue
             if verdict is None:
                 continue
@@ -255,18 +262,24 @@ class Broadcaster:
                         session, transfer, verdict[0], failure_reason=verdict[1]
                     )
                     settled.append(row.id)
+        for network, count in unexplained.items():
+            metrics.CANCELING_UNEXPLAINED.labels(network).set(count)
         return settled
 
     async def _unminable(
         self, row: OutgoingTransfer, solid_heads: dict[str, BlockHeader]
     ) -> tuple[OutgoingEvent, str] | None:
         """The event and reason that end a canceling transfer, or None while it may still
-        be mined."""
+        be mined (UNEXPLAINED: it may have been, and nothing can tell)."""
         sender = self.senders[row.network]
         verdict: tuple[OutgoingEvent, str] | None = None
         if row.nonce is not None and isinstance(sender, NonceReader):
             final = await self._final_nonce(sender, row.network, row.source_address)
-            known = row.tx_hash is not None and await _evm_known(sender, row.tx_hash)
+            if row.tx_hash is None:
+                if final > row.nonce:
+                    verdict = await self._hashless_nonce_used(row, final)
+                return verdict
+            known = await _evm_known(sender, row.tx_hash)
             if final > row.nonce and not known:
                 verdict = (
                     OutgoingEvent.SUPERSEDED,
@@ -287,6 +300,43 @@ class Broadcaster:
                     f"solidified head block {head.number} at {head_ms} ms)",
                 )
         return verdict
+
+    async def _hashless_nonce_used(
+        self, row: OutgoingTransfer, final: int
+    ) -> tuple[OutgoingEvent, str] | None:
+        """A canceling EVM transfer with no hash (canceled awaiting its signature) whose
+        nonce is used, final. Settled when one of OUR confirmed transfers took it (its
+        `end_nonce` normally did already). Otherwise the likeliest taker is the canceled
+        request itself, signed after the cancel and broadcast out of band: nothing here
+        can tell, so it stays canceling, counted in
+        `stablegate_outgoing_canceling_unexplained`, for an operator."""
+        async with self.db.sessions() as session:
+            taker = await session.scalar(
+                select(OutgoingTransfer.id)
+                .where(OutgoingTransfer.network == row.network)
+                .where(OutgoingTransfer.source_address == row.source_address)
+                .where(OutgoingTransfer.nonce == row.nonce)
+                .where(OutgoingTransfer.id != row.id)
+                .where(OutgoingTransfer.state == OutgoingState.CONFIRMED.value)
+                .limit(1)
+            )
+        if taker is not None:
+            return (
+                OutgoingEvent.SUPERSEDED,
+                f"canceled; nonce {row.nonce} was taken by {taker}, confirmed",
+            )
+        note = (
+            f"nonce {row.nonce} was used (final nonce {final}) by a transaction that is not "
+            "ours: maybe this canceled request, signed and broadcast elsewhere; an operator "
+            "must check the source's transactions"
+        )
+        if row.last_broadcast_error != note:
+            await self._record(row.id, note)
+            log.warning(
+                "a canceling transfer's nonce was used by an unknown transaction",
+                extra={"transfer_id": row.id, "nonce": row.nonce, "network": row.network},
+            )
+        return UNEXPLAINED
 
     async def _due(self, now: datetime) -> list[str]:
         dep = aliased(OutgoingTransfer)
