@@ -572,10 +572,12 @@ async def test_a_canceled_transfer_found_mined_goes_back_to_canceling_and_is_boo
     [transfer] = await transfers_of(gateway_ctx, batch_id)
     await deliver(gateway_ctx, not_found(transfer, (transfer.expiration_ms or 0) + 1_000))
     assert (await state_of(gateway_ctx, transfer.id)).state == "canceled"
+    counted = metrics.FOUND_MINED.labels("tron", "canceled")._value.get()
 
     await deliver(gateway_ctx, fact(ChainTxMined, transfer))
     found = await state_of(gateway_ctx, transfer.id)
     assert (found.state, found.block_number) == ("canceling", 100)
+    assert metrics.FOUND_MINED.labels("tron", "canceled")._value.get() == counted + 1
     assert (await events_of(gateway_ctx, transfer.id))[-1]["data"]["state"] == "canceling"
     await deliver(gateway_ctx, fact(ChainTxConfirmed, transfer))
     booked = await state_of(gateway_ctx, transfer.id)

@@ -305,8 +305,9 @@ class Broadcaster:
         self, row: OutgoingTransfer, final: int
     ) -> tuple[OutgoingEvent, str] | None:
         """A canceling EVM transfer with no hash (canceled awaiting its signature) whose
-        nonce is used, final. Settled when one of OUR confirmed transfers took it (its
-        `end_nonce` normally did already). Otherwise the likeliest taker is the canceled
+        nonce is used, final. Settled when one of OUR transfers took it: confirmed, or
+        reverted on chain (the nonce is spent all the same); its confirmation's
+        `end_nonce` normally did already. Otherwise the likeliest taker is the canceled
         request itself, signed after the cancel and broadcast out of band: nothing here
         can tell, so it stays canceling, counted in
         `stablegate_outgoing_canceling_unexplained`, for an operator."""
@@ -317,13 +318,19 @@ class Broadcaster:
                 .where(OutgoingTransfer.source_address == row.source_address)
                 .where(OutgoingTransfer.nonce == row.nonce)
                 .where(OutgoingTransfer.id != row.id)
-                .where(OutgoingTransfer.state == OutgoingState.CONFIRMED.value)
+                .where(
+                    (OutgoingTransfer.state == OutgoingState.CONFIRMED.value)
+                    | (  # reverted on chain: the nonce is spent all the same
+                        (OutgoingTransfer.state == OutgoingState.FAILED.value)
+                        & OutgoingTransfer.block_number.is_not(None)
+                    )
+                )
                 .limit(1)
             )
         if taker is not None:
             return (
                 OutgoingEvent.SUPERSEDED,
-                f"canceled; nonce {row.nonce} was taken by {taker}, confirmed",
+                f"canceled; nonce {row.nonce} was taken by {taker}, mined and confirmed",
             )
         note = (
             f"nonce {row.nonce} was used (final nonce {final}) by a transaction that is not "
