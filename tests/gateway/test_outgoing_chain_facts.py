@@ -669,3 +669,18 @@ async def test_an_evm_request_canceled_unsigned_whose_nonce_a_stranger_used_stay
     settled = await state_of(gateway_ctx, topup.id)
     assert settled.state == "canceled"
     assert f"taken by {ours.id}" in (settled.failure_reason or "")
+
+
+async def test_the_wired_broadcaster_knows_each_networks_final_depth(
+    gateway_ctx: GatewayContext,
+) -> None:
+    """The watcher's default reorg window: max(2 x confirmations, 64) per network."""
+    from stablegate_gateway.payments_wiring import build_broadcaster
+
+    broadcaster = build_broadcaster(gateway_ctx)
+    try:
+        for name in gateway_ctx.registry.names():
+            expected = max(2 * gateway_ctx.confirmations_for(name), 64)
+            assert broadcaster.final_depths[name] == expected
+    finally:
+        await broadcaster.close()
