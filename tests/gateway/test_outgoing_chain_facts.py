@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import update
 
 from devnet.tron import TronDevnet
 from stablegate_common.chains.evm import EvmClient
@@ -39,7 +40,7 @@ from stablegate_common.events.contracts import (
     ChainTxReorged,
 )
 from stablegate_gateway.context import GatewayContext
-from stablegate_gateway.outgoing import repository
+from stablegate_gateway.outgoing import metrics, repository
 from stablegate_gateway.outgoing.api import present_transfer
 from stablegate_gateway.outgoing.broadcaster import Broadcaster, dependency_outcome
 from stablegate_gateway.outgoing.consumers import plan_stuck_replacements
@@ -197,13 +198,19 @@ async def test_the_original_mined_after_the_bump_was_confirmed_and_reorged_is_bo
     await deliver(gateway_ctx, fact(ChainTxConfirmed, bump, block=100))
     assert (await state_of(gateway_ctx, topup.id)).state == "replaced"
 
-    # A reorg: the new branch holds the original. Its mined fact arrives first.
+    # A reorg: the new branch holds the original. Its mined fact arrives first, while the
+    # bump is still in a block: per-hash sequences cannot order it against the bump's
+    # facts (it may as well be a stale one from an orphaned block), so it is dropped.
     await deliver(gateway_ctx, fact(ChainTxMined, topup, block=100, block_hash="0x" + "c" * 64))
-    found = await state_of(gateway_ctx, topup.id)
-    assert (found.state, found.block_number, found.failure_reason) == ("broadcast", 100, None)
-    assert (await events_of(gateway_ctx, topup.id))[-1]["data"]["state"] == "broadcast"
+    dropped = await state_of(gateway_ctx, topup.id)
+    assert (dropped.state, dropped.block_number) == ("replaced", None)
+    # The bump's reorg reinstates it; the watcher, tracking it again, reports it anew.
     await deliver(gateway_ctx, fact(ChainTxReorged, bump, block=100))
     assert (await state_of(gateway_ctx, bump.id)).state == "broadcast"
+    assert (await state_of(gateway_ctx, topup.id)).state == "broadcast"
+    await deliver(gateway_ctx, fact(ChainTxMined, topup, block=100, block_hash="0x" + "c" * 64))
+    found = await state_of(gateway_ctx, topup.id)
+    assert (found.state, found.block_number) == ("broadcast", 100)
     await deliver(gateway_ctx, fact(ChainTxConfirmed, topup, block=100, block_hash="0x" + "c" * 64))
     booked = await state_of(gateway_ctx, topup.id)
     assert (booked.state, booked.fee_paid_base_units) == ("confirmed", 21_000 * 10**9)
@@ -506,3 +513,174 @@ async def test_a_transfer_that_lost_its_nonce_to_our_own_bump_leaves_the_bump_al
     assert (await state_of(gateway_ctx, bump.id)).state == "broadcast"
     assert await broadcaster.send(bump.id)  # its own "nonce too low": its hash is known
     assert (await state_of(gateway_ctx, bump.id)).last_broadcast_error is None
+
+
+# -- review 2, finding 1: a reorg of a transfer mined from canceling -----------------------
+
+
+@pytest.mark.parametrize("network", ["ethereum", "tron"])
+async def test_a_canceled_transfer_mined_confirmed_then_reorged_goes_back_to_canceling(
+    gateway_ctx: GatewayContext, tmp_path: Path, network: str
+) -> None:
+    """Canceled after signing (never broadcast by us), mined by whoever held the bytes,
+    booked confirmed, then its block reorged out: no poison message, and it is watched
+    again as `canceling` (never sent by us), the siblings it superseded reinstated."""
+    batch_id = await signed_batch(
+        gateway_ctx, evm_plan() if network == "ethereum" else tron_plan(), tmp_path
+    )
+    async with gateway_ctx.db.transaction() as session:
+        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    transfer = (await transfers_of(gateway_ctx, batch_id))[0]
+    assert (transfer.state, transfer.first_broadcast_at) == ("canceling", None)
+    await deliver(gateway_ctx, fact(ChainTxMined, transfer))
+    await deliver(gateway_ctx, fact(ChainTxConfirmed, transfer))
+    assert (await state_of(gateway_ctx, transfer.id)).state == "confirmed"
+
+    await deliver(gateway_ctx, fact(ChainTxReorged, transfer))
+    back = await state_of(gateway_ctx, transfer.id)
+    assert (back.state, back.block_number, back.signed_hex) == ("canceling", None, None)
+    assert "reorged out" in (back.failure_reason or "")
+    assert (await events_of(gateway_ctx, transfer.id))[-1]["data"]["state"] == "canceling"
+    # Booked again from canceling when it is mined anew.
+    await deliver(gateway_ctx, fact(ChainTxConfirmed, transfer, block=101))
+    assert (await state_of(gateway_ctx, transfer.id)).state == "confirmed"
+
+
+# -- review 2, findings 6 and 7: late mined facts for transfers given up ------------------
+
+
+async def test_a_late_confirmed_for_a_replaced_transfer_is_dropped_while_its_sibling_holds(
+    gateway_ctx: GatewayContext, tmp_path: Path
+) -> None:
+    """A stale `confirmed` from an orphaned block (redelivered, or from a slow replica)
+    for a transfer replaced by its confirmed bump: never two confirmed at one nonce."""
+    topup, _, bump = await bumped_topup(gateway_ctx, tmp_path)
+    await deliver(gateway_ctx, fact(ChainTxConfirmed, bump, block=100))
+    assert (await state_of(gateway_ctx, topup.id)).state == "replaced"
+    await deliver(gateway_ctx, fact(ChainTxConfirmed, topup, block=99))
+    after = await state_of(gateway_ctx, topup.id)
+    assert (after.state, after.block_number) == ("replaced", None)
+    assert (await state_of(gateway_ctx, bump.id)).state == "confirmed"
+
+
+async def test_a_canceled_transfer_found_mined_goes_back_to_canceling_and_is_booked(
+    gateway_ctx: GatewayContext, tmp_path: Path
+) -> None:
+    batch_id = await signed_batch(gateway_ctx, tron_plan(expires_in_ms=60_000), tmp_path)
+    async with gateway_ctx.db.transaction() as session:
+        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    [transfer] = await transfers_of(gateway_ctx, batch_id)
+    await deliver(gateway_ctx, not_found(transfer, (transfer.expiration_ms or 0) + 1_000))
+    assert (await state_of(gateway_ctx, transfer.id)).state == "canceled"
+    counted = metrics.FOUND_MINED.labels("tron", "canceled")._value.get()
+
+    await deliver(gateway_ctx, fact(ChainTxMined, transfer))
+    found = await state_of(gateway_ctx, transfer.id)
+    assert (found.state, found.block_number) == ("canceling", 100)
+    assert metrics.FOUND_MINED.labels("tron", "canceled")._value.get() == counted + 1
+    assert (await events_of(gateway_ctx, transfer.id))[-1]["data"]["state"] == "canceling"
+    await deliver(gateway_ctx, fact(ChainTxConfirmed, transfer))
+    booked = await state_of(gateway_ctx, transfer.id)
+    assert (booked.state, booked.fee_paid_base_units) == ("confirmed", 13_000_000)
+    assert "mined all the same" in (booked.failure_reason or "")
+
+
+# -- review 2, finding 2: EVM nonce proofs at an explicit height, failing closed ----------
+
+
+async def test_a_lost_nonce_is_final_at_the_networks_depth_not_the_finalized_tag(
+    gateway_ctx: GatewayContext, isolated_anvil: AnvilChain, evm: EvmClient, tmp_path: Path
+) -> None:
+    """anvil's `finalized` is 64 blocks behind; with a final depth of 100 the used nonce
+    is not final after 80 blocks (the tag would say it is), and is after 101."""
+    anvil = isolated_anvil
+    batch_id = await signed_evm_batch(gateway_ctx, anvil, tmp_path)
+    topup, _ = await transfers_of(gateway_ctx, batch_id)
+    await mark_sent(gateway_ctx, topup.id)
+    await _spend_nonce(anvil, EVM_FEE)
+    await anvil.mine(80)
+    broadcaster = Broadcaster(
+        gateway_ctx.db, {"ethereum": evm}, rebroadcast_seconds=30, final_depths={"ethereum": 100}
+    )
+    assert not await broadcaster.send(topup.id)
+    pending = await state_of(gateway_ctx, topup.id)
+    assert pending.state == "broadcast"
+    assert "not final yet" in (pending.last_broadcast_error or "")
+    await anvil.mine(21)
+    assert not await broadcaster.send(topup.id)
+    assert (await state_of(gateway_ctx, topup.id)).state == "replaced"
+
+
+async def test_a_nonce_check_the_node_cannot_answer_sends_nothing(
+    gateway_ctx: GatewayContext, anvil: AnvilChain, tmp_path: Path
+) -> None:
+    """Fail closed: a node that cannot answer the nonce check gets no send (its "nonce
+    too low" would count as sent); the error is recorded, the transfer stays signed."""
+    batch_id = await signed_evm_batch(gateway_ctx, anvil, tmp_path)
+    topup, _ = await transfers_of(gateway_ctx, batch_id)
+    dead = EvmClient("http://127.0.0.1:9", timeout_seconds=1)  # nothing listens there
+    try:
+        broadcaster = Broadcaster(gateway_ctx.db, {"ethereum": dead}, rebroadcast_seconds=30)
+        assert not await broadcaster.send(topup.id)
+    finally:
+        await dead.close()
+    after = await state_of(gateway_ctx, topup.id)
+    assert (after.state, after.broadcast_attempts) == ("signed", 0)
+    assert "nonce check failed, not sent" in (after.last_broadcast_error or "")
+
+
+# -- review 2, finding 3: a hash-less canceling EVM transfer is not settled on no evidence -
+
+
+async def test_an_evm_request_canceled_unsigned_whose_nonce_a_stranger_used_stays_canceling(
+    gateway_ctx: GatewayContext, isolated_anvil: AnvilChain, evm: EvmClient
+) -> None:
+    """Canceled awaiting its signature (no hash): its nonce used by a transaction that
+    is not ours (maybe the canceled request, signed and broadcast elsewhere) is no proof
+    it was not mined. It stays canceling, counted for an operator; once one of OUR
+    transfers is confirmed at that nonce, it is settled."""
+    anvil = isolated_anvil
+    nonce = int(await anvil.rpc("eth_getTransactionCount", EVM_FEE, "pending"), 16)
+    batch_id = await make_batch(gateway_ctx, evm_plan(nonce=nonce))
+    await issue(gateway_ctx, batch_id)
+    async with gateway_ctx.db.transaction() as session:
+        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    topup, _ = await transfers_of(gateway_ctx, batch_id)
+    assert (topup.state, topup.tx_hash, topup.nonce) == ("canceling", None, nonce)
+    await anvil.rpc("anvil_setBalance", EVM_FEE, hex(10**19))
+    await _spend_nonce(anvil, EVM_FEE)
+    await anvil.mine(80)
+
+    broadcaster = Broadcaster(gateway_ctx.db, {"ethereum": evm}, rebroadcast_seconds=30)
+    assert await broadcaster.settle_canceling() == []
+    kept = await state_of(gateway_ctx, topup.id)
+    assert kept.state == "canceling"
+    assert "not ours" in (kept.last_broadcast_error or "")
+    assert metrics.CANCELING_UNEXPLAINED.labels("ethereum")._value.get() >= 1
+
+    # One of ours confirmed at that nonce (its own end_nonce not run: an older replica).
+    other = await make_batch(gateway_ctx, [dataclasses.replace(evm_plan(nonce=nonce)[0], key="o")])
+    [ours] = await transfers_of(gateway_ctx, other)
+    async with gateway_ctx.db.transaction() as session:
+        await session.execute(
+            update(OutgoingTransfer).where(OutgoingTransfer.id == ours.id).values(state="confirmed")
+        )
+    assert await broadcaster.settle_canceling() == [topup.id]
+    settled = await state_of(gateway_ctx, topup.id)
+    assert settled.state == "canceled"
+    assert f"taken by {ours.id}" in (settled.failure_reason or "")
+
+
+async def test_the_wired_broadcaster_knows_each_networks_final_depth(
+    gateway_ctx: GatewayContext,
+) -> None:
+    """The watcher's default reorg window: max(2 x confirmations, 64) per network."""
+    from stablegate_gateway.payments_wiring import build_broadcaster
+
+    broadcaster = build_broadcaster(gateway_ctx)
+    try:
+        for name in gateway_ctx.registry.names():
+            expected = max(2 * gateway_ctx.confirmations_for(name), 64)
+            assert broadcaster.final_depths[name] == expected
+    finally:
+        await broadcaster.close()

@@ -47,6 +47,9 @@ ALLOWED = {
     (S.BROADCAST, E.SUPERSEDED): S.REPLACED,
     (S.CONFIRMED, E.REORGED_OUT): S.BROADCAST,
     (S.FAILED, E.REORGED_OUT): S.BROADCAST,
+    # Mined from canceling (never broadcast by us), then reorged out: watched, not sent.
+    (S.CONFIRMED, E.REORGED_OUT_CANCELED): S.CANCELING,
+    (S.FAILED, E.REORGED_OUT_CANCELED): S.CANCELING,
     (S.CANCELING, E.EXPIRED): S.CANCELED,
     (S.CANCELING, E.SUPERSEDED): S.CANCELED,
     (S.CANCELING, E.CONFIRMED): S.CONFIRMED,
@@ -55,6 +58,8 @@ ALLOWED = {
     (S.FAILED, E.FOUND_MINED): S.BROADCAST,
     (S.REPLACED, E.REINSTATED): S.BROADCAST,
     (S.CANCELED, E.REINSTATED): S.CANCELING,
+    # Settled canceled too early: mined after all, booked through canceling.
+    (S.CANCELED, E.FOUND_MINED): S.CANCELING,
 }
 PAIRS = list(itertools.product(S, E))
 
@@ -74,23 +79,37 @@ def test_every_pair(state: OutgoingState, event: OutgoingEvent) -> None:
 
 
 def _run(events: list[OutgoingEvent]) -> list[OutgoingState]:
-    """The states visited from `planned`, skipping events refused where they come. A reorg
-    is emitted only for a transfer that was broadcast (the caller's precondition, which
-    `repository.apply_event` enforces): `failed` by expiry before sending takes none.
-    FOUND_MINED and REINSTATED need a hash (the caller's precondition): a transfer that
-    was signed; REINSTATED of a canceled one only after it was canceling."""
+    """The states visited from `planned`, skipping events refused where they come, and
+    those the caller never emits (its preconditions, which `repository.apply_event` and
+    the consumers enforce):
+    - a reorg only for a transfer in a block (the last move was CONFIRMED or REVERTED:
+      `failed` by expiry takes none); REORGED_OUT for one the gateway broadcast,
+      REORGED_OUT_CANCELED for one canceled before that (mined from canceling);
+    - FOUND_MINED and REINSTATED need a hash: a transfer that was signed; FOUND_MINED of a
+      failed one only when it failed unmined (expired); REINSTATED of a canceled one only
+      after it was canceling."""
     state = S.PLANNED
     visited = [state]
+    last: OutgoingEvent | None = None
     for event in events:
-        if event is E.REORGED_OUT and S.BROADCAST not in visited:
+        in_block = last in (E.CONFIRMED, E.REVERTED)
+        if event in (E.REORGED_OUT, E.REORGED_OUT_CANCELED) and not in_block:
+            continue
+        canceled_unsent = S.CANCELING in visited and S.BROADCAST not in visited
+        if event is E.REORGED_OUT and canceled_unsent:
+            continue
+        if event is E.REORGED_OUT_CANCELED and not canceled_unsent:
             continue
         if event in (E.FOUND_MINED, E.REINSTATED) and S.SIGNED not in visited:
+            continue
+        if event is E.FOUND_MINED and state is S.FAILED and last is not E.EXPIRED:
             continue
         if event is E.REINSTATED and state is S.CANCELED and S.CANCELING not in visited:
             continue
         if can(state, event):
             state = transition(state, event)
             visited.append(state)
+            last = event
     return visited
 
 
@@ -106,11 +125,17 @@ def test_a_terminal_state_is_left_only_when_the_chain_says_so(
             continue
         after = transition(state, event)
         if state in TERMINAL and after != state:
-            assert event in (E.REORGED_OUT, E.FOUND_MINED, E.REINSTATED)
+            assert event in (E.REORGED_OUT, E.REORGED_OUT_CANCELED, E.FOUND_MINED, E.REINSTATED)
             if event is E.REORGED_OUT:
                 assert state in (S.CONFIRMED, S.FAILED)
+            if event is E.REORGED_OUT_CANCELED:
+                assert (state, after) in ((S.CONFIRMED, S.CANCELING), (S.FAILED, S.CANCELING))
             if event is E.FOUND_MINED:
-                assert state in (S.REPLACED, S.FAILED)
+                assert (state, after) in (
+                    (S.REPLACED, S.BROADCAST),
+                    (S.FAILED, S.BROADCAST),
+                    (S.CANCELED, S.CANCELING),
+                )
             if event is E.REINSTATED:
                 assert (state, after) in ((S.REPLACED, S.BROADCAST), (S.CANCELED, S.CANCELING))
         state = after
@@ -158,6 +183,9 @@ def test_nothing_is_broadcast_unsigned_and_nothing_comes_back_from_cancel(
     # A canceled transfer was never broadcast.
     if visited[-1] is S.CANCELED:
         assert S.BROADCAST not in visited
+    # Once canceling (never sent by us), nothing the chain says makes it broadcast.
+    if S.CANCELING in visited:
+        assert S.BROADCAST not in visited[visited.index(S.CANCELING) :]
 
 
 def test_in_flight_is_what_may_be_on_the_network() -> None:

@@ -569,3 +569,46 @@ async def test_a_replan_waits_while_the_round_is_unfinished(
     assert replan.wanted == {"tron"}
     async with ctx.db.sessions() as session:
         assert await repository.unfinished_batch(session, "tron") == batch_id
+
+
+async def test_the_round_after_a_cancel_reuses_the_canceling_nonce_not_the_pending_one(
+    isolated_anvil: AnvilChain, sweep_ctx: Callable[..., Any]
+) -> None:
+    """Review 2, finding 4: a canceled request's signed bytes are in a mempool (the
+    fee wallet's pending nonce is past it). The next round reuses its nonce, so at most
+    one of the two can ever be mined (the pending nonce would pay twice)."""
+    anvil = isolated_anvil
+    account = _account()
+    xpub = SEED.account_xpub(f"m/44'/60'/{account}'")
+    sweeps = SweepSettings(rpc_url_ethereum=anvil.rpc_url, sweep_min_amount="10")
+    ctx: GatewayContext = await sweep_ctx(anvil.assets_file, sweeps, evm_xpub=xpub)
+    merchant = await _merchant(ctx)
+    intent = await create_intent(ctx, merchant, network="ethereum")
+    await _close_intents(ctx, [intent.id])
+    fee_wallet = (await anvil.new_account(10**20)).lower()
+    await anvil.transfer(anvil.usdt, intent.deposit_address.lower(), 500 * USDT)
+    await anvil.mine(ctx.confirmations_for("ethereum"))
+    targets = {
+        "ethereum": SweepTargets(fresh_address().lower(), fee_wallet, f"m/44'/60'/{account}'/1/0")
+    }
+    (first,) = await _plan(ctx, "ethereum", targets)
+    async with ctx.db.transaction() as session:
+        await repository.issue_request(session, first.id, by="test")
+        await repository.cancel_batch(session, first.id, by="usr_ops")
+    [topup] = [t for t in await _transfers(ctx, first.id) if t.purpose == "fee_topup"]
+    assert (topup.state, topup.nonce) == ("canceling", 0)
+
+    await anvil.set_automine(False)
+    await anvil.rpc("anvil_impersonateAccount", fee_wallet)
+    await anvil.rpc(  # stands for the canceled top-up, broadcast out of band: pending
+        "eth_sendTransaction",
+        {"from": fee_wallet, "to": "0x000000000000000000000000000000000000dEaD", "value": "0x1"},
+    )
+    await anvil.rpc("anvil_stopImpersonatingAccount", fee_wallet)
+    assert int(await anvil.rpc("eth_getTransactionCount", fee_wallet, "pending"), 16) == 1
+
+    (second,) = await _plan(ctx, "ethereum", targets)
+    [again] = [t for t in await _transfers(ctx, second.id) if t.purpose == "fee_topup"]
+    assert again.nonce == 0
+    sweep = next(t for t in await _transfers(ctx, second.id) if t.purpose == "sweep")
+    assert sweep.nonce == 0  # the deposit address: nothing pending there

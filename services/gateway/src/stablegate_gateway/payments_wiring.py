@@ -24,7 +24,11 @@ from stablegate_gateway.context import SERVICE, GatewayContext
 from stablegate_gateway.housekeeping import housekeeping
 from stablegate_gateway.intents import resolve_api
 from stablegate_gateway.intents.jobs import expire_due_intents
-from stablegate_gateway.outgoing.broadcaster import Broadcaster, build_senders
+from stablegate_gateway.outgoing.broadcaster import (
+    DEFAULT_FINAL_DEPTH,
+    Broadcaster,
+    build_senders,
+)
 from stablegate_gateway.outgoing.consumers import consume_outgoing
 from stablegate_gateway.outgoing.replan import TronReplan
 from stablegate_gateway.outgoing.sweeps import register_sweep_job
@@ -111,4 +115,8 @@ def build_broadcaster(ctx: GatewayContext) -> Broadcaster:
         rebroadcast_seconds=outgoing.outgoing_rebroadcast_seconds,
         stuck_seconds=outgoing.outgoing_stuck_seconds,
         native_symbols={name: ctx.registry.network(name).native_symbol for name in names},
+        # The watcher's default reorg window: a nonce used deeper than that is final.
+        final_depths={
+            name: max(2 * ctx.confirmations_for(name), DEFAULT_FINAL_DEPTH) for name in names
+        },
     )

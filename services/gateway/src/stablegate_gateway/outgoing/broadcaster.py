@@ -13,13 +13,19 @@ the outbox relay does; a second replica skips the round):
    too low" / DUP_TRANSACTION_ERROR, which count as sent);
 3. a refusal is recorded in `last_broadcast_error` (the transfer stays where it is; the
    operator sees why, and a stuck one is replaced, see `consumers.plan_stuck_replacements`);
-4. an EVM send the node takes as "nonce too low" is a success only when the node knows
-   our hash: otherwise another transaction took the nonce, and once that nonce is
-   finalized the transfer is SUPERSEDED (never mined; its bumps not yet signed too);
+4. before an EVM send, the nonce is checked: when the chain has used it and the node
+   does not know our hash, another transaction took it, and once that nonce is final the
+   transfer is SUPERSEDED (never mined; its bumps not yet signed too). A check the node
+   cannot answer sends nothing (the error is recorded; next round asks again);
 5. a `canceling` transfer (canceled after its request was issued) ends `canceled` once
    it provably cannot be mined: Tron, the solidified head is past its expiration and the
-   solidified chain lacks it; EVM, its source's finalized nonce is past its own and the
-   node does not know its hash (if it does, it was mined: the watcher books it).
+   solidified chain lacks it; EVM, its source's final nonce is past its own and the node
+   does not know its hash (if it does, it was mined: the watcher books it).
+
+"Final" for an EVM nonce is never the node's `finalized` tag (a dev chain or a provider
+may answer it with latest): it is the count at an explicit height, the head less the
+network's final depth (`final_depths`: the watcher's reorg window, the same finality its
+`final` uses), every read of one check from the same node.
 
 A dependency is met when it is confirmed, or replaced by a fee bump (followed through
 `replaces`) that is confirmed; it is dead when every transaction of that chain ended
@@ -78,9 +84,21 @@ Outcome = Literal["met", "dead", "pending"]
 class NonceReader(Protocol):
     """An EVM node as the broadcaster asks it whether a nonce is used up."""
 
+    async def head(self) -> int: ...
+
     async def tx_known(self, tx_hash: str) -> bool: ...
 
+    async def tx_receipt(self, tx_hash: str) -> object | None: ...
+
     async def transaction_count(self, address: str, block: str = "latest") -> int: ...
+
+
+# `_unminable`'s answer for a canceling transfer that may have been mined unseen.
+UNEXPLAINED: tuple[OutgoingEvent, str] = (OutgoingEvent.CANCELED, "unexplained")
+
+# Blocks below the head before an EVM nonce counts as final, for a network not given in
+# `final_depths` (the watcher's minimum reorg window).
+DEFAULT_FINAL_DEPTH = 64
 
 
 async def dependency_outcome(session: AsyncSession, depends_on: str) -> Outcome:
@@ -118,15 +136,22 @@ class Broadcaster:
         rebroadcast_seconds: float,
         stuck_seconds: float | None = None,
         native_symbols: Mapping[str, str] | None = None,
+        final_depths: Mapping[str, int] | None = None,
         idle_seconds: float = 2.0,
     ) -> None:
         """`senders`: one client per network that has outgoing transfers. With
-        `stuck_seconds`, each round also plans fee bumps for stuck EVM transfers."""
+        `stuck_seconds`, each round also plans fee bumps for stuck EVM transfers.
+        `final_depths`: per EVM network, how many blocks below the head a used nonce is
+        final (DEFAULT_FINAL_DEPTH for one not given)."""
         self.db = db
         self.senders = dict(senders)
         self.rebroadcast = timedelta(seconds=rebroadcast_seconds)
         self.stuck_seconds = stuck_seconds
         self.native_symbols = dict(native_symbols or {})
+        self.final_depths = dict(final_depths or {})
+        for network, depth in self.final_depths.items():
+            if depth < 1:
+                raise ValueError(f"final_depths[{network!r}] must be at least 1, not {depth}")
         self.idle_seconds = idle_seconds
 
     async def close(self) -> None:
@@ -215,6 +240,7 @@ class Broadcaster:
             )
         settled: list[str] = []
         solid_heads: dict[str, BlockHeader] = {}
+        unexplained = dict.fromkeys(self.senders, 0)
         for row in rows:
             try:
                 verdict = await self._unminable(row, solid_heads)
@@ -223,6 +249,9 @@ class Broadcaster:
                     "cannot settle a canceling transfer yet",
                     extra={"transfer_id": row.id, "error": repr(exc)},
                 )
+                continue
+            if verdict == UNEXPLAINED:
+                unexplained[row.network] += 1
                 continue
             if verdict is None:
                 continue
@@ -233,23 +262,29 @@ class Broadcaster:
                         session, transfer, verdict[0], failure_reason=verdict[1]
                     )
                     settled.append(row.id)
+        for network, count in unexplained.items():
+            metrics.CANCELING_UNEXPLAINED.labels(network).set(count)
         return settled
 
     async def _unminable(
         self, row: OutgoingTransfer, solid_heads: dict[str, BlockHeader]
     ) -> tuple[OutgoingEvent, str] | None:
         """The event and reason that end a canceling transfer, or None while it may still
-        be mined."""
+        be mined (UNEXPLAINED: it may have been, and nothing can tell)."""
         sender = self.senders[row.network]
         verdict: tuple[OutgoingEvent, str] | None = None
         if row.nonce is not None and isinstance(sender, NonceReader):
-            final = await sender.transaction_count(row.source_address, "finalized")
-            known = row.tx_hash is not None and await sender.tx_known(_evm_hash(row.tx_hash))
+            final = await self._final_nonce(sender, row.network, row.source_address)
+            if row.tx_hash is None:
+                if final > row.nonce:
+                    verdict = await self._hashless_nonce_used(row, final)
+                return verdict
+            known = await _evm_known(sender, row.tx_hash)
             if final > row.nonce and not known:
                 verdict = (
                     OutgoingEvent.SUPERSEDED,
                     f"canceled; nonce {row.nonce} was used by another transaction "
-                    f"(finalized nonce {final})",
+                    f"(final nonce {final})",
                 )
         elif row.expiration_ms is not None and isinstance(sender, SolidifiedTxSource):
             if row.network not in solid_heads:
@@ -265,6 +300,50 @@ class Broadcaster:
                     f"solidified head block {head.number} at {head_ms} ms)",
                 )
         return verdict
+
+    async def _hashless_nonce_used(
+        self, row: OutgoingTransfer, final: int
+    ) -> tuple[OutgoingEvent, str] | None:
+        """A canceling EVM transfer with no hash (canceled awaiting its signature) whose
+        nonce is used, final. Settled when one of OUR transfers took it: confirmed, or
+        reverted on chain (the nonce is spent all the same); its confirmation's
+        `end_nonce` normally did already. Otherwise the likeliest taker is the canceled
+        request itself, signed after the cancel and broadcast out of band: nothing here
+        can tell, so it stays canceling, counted in
+        `stablegate_outgoing_canceling_unexplained`, for an operator."""
+        async with self.db.sessions() as session:
+            taker = await session.scalar(
+                select(OutgoingTransfer.id)
+                .where(OutgoingTransfer.network == row.network)
+                .where(OutgoingTransfer.source_address == row.source_address)
+                .where(OutgoingTransfer.nonce == row.nonce)
+                .where(OutgoingTransfer.id != row.id)
+                .where(
+                    (OutgoingTransfer.state == OutgoingState.CONFIRMED.value)
+                    | (  # reverted on chain: the nonce is spent all the same
+                        (OutgoingTransfer.state == OutgoingState.FAILED.value)
+                        & OutgoingTransfer.block_number.is_not(None)
+                    )
+                )
+                .limit(1)
+            )
+        if taker is not None:
+            return (
+                OutgoingEvent.SUPERSEDED,
+                f"canceled; nonce {row.nonce} was taken by {taker}, mined and confirmed",
+            )
+        note = (
+            f"nonce {row.nonce} was used (final nonce {final}) by a transaction that is not "
+            "ours: maybe this canceled request, signed and broadcast elsewhere; an operator "
+            "must check the source's transactions"
+        )
+        if row.last_broadcast_error != note:
+            await self._record(row.id, note)
+            log.warning(
+                "a canceling transfer's nonce was used by an unknown transaction",
+                extra={"transfer_id": row.id, "nonce": row.nonce, "network": row.network},
+            )
+        return UNEXPLAINED
 
     async def _due(self, now: datetime) -> list[str]:
         dep = aliased(OutgoingTransfer)
@@ -319,16 +398,15 @@ class Broadcaster:
                 lost = await self._nonce_lost(
                     transfer_id, found.network, found.source_address, found.nonce, found.tx_hash
                 )
-            except ChainError as exc:  # the send below meets the same node: it tells
-                log.warning(
-                    "nonce check failed", extra={"transfer_id": transfer_id, "error": repr(exc)}
-                )
-                lost = None
+            except ChainError as exc:
+                # Fail closed: "nonce too low" from the send would count as sent, and a
+                # transfer whose nonce is gone would sit in broadcast, bumped forever.
+                lost = f"nonce check failed, not sent: {exc.message}"
             if lost is not None:
                 BROADCASTS.labels(found.network, "error").inc()
                 await self._record(transfer_id, lost)
                 log.warning(
-                    "broadcast skipped: the nonce is used",
+                    "broadcast skipped: the nonce is used, or cannot be checked",
                     extra={"transfer_id": transfer_id, "error": lost},
                 )
                 return False
@@ -372,16 +450,16 @@ class Broadcaster:
         if not isinstance(sender, NonceReader):
             return None
         latest = await sender.transaction_count(source, "latest")
-        if latest <= nonce or await sender.tx_known(_evm_hash(tx_hash)):
+        if latest <= nonce or await _evm_known(sender, tx_hash):
             return None
-        final = await sender.transaction_count(source, "finalized")
+        final = await self._final_nonce(sender, network, source)
         if final <= nonce:
             return (
                 f"nonce {nonce} already used by another transaction (latest nonce {latest}, "
-                f"not finalized yet); the node does not know {tx_hash}"
+                f"not final yet); the node does not know {tx_hash}"
             )
         reason = (
-            f"nonce {nonce} of {source} was used by another transaction (finalized nonce "
+            f"nonce {nonce} of {source} was used by another transaction (final nonce "
             f"{final}); this one can never be mined"
         )
         # A sibling of ours the node knows is the one that took the nonce (its facts are
@@ -400,7 +478,7 @@ class Broadcaster:
         known = [
             sibling_id
             for sibling_id, sibling_hash in siblings
-            if sibling_hash is not None and await sender.tx_known(_evm_hash(sibling_hash))
+            if sibling_hash is not None and await _evm_known(sender, sibling_hash)
         ]
         async with self.db.transaction() as session:
             transfer = await repository.lock_transfer(session, transfer_id)
@@ -422,6 +500,15 @@ class Broadcaster:
         log.warning("a transfer lost its nonce", extra={"transfer_id": transfer_id})
         return reason
 
+    async def _final_nonce(self, sender: NonceReader, network: str, source: str) -> int:
+        """The source's next nonce as of the head less the network's final depth (0 while
+        the chain is shorter than that): what no reorg the watcher allows for can undo."""
+        depth = self.final_depths.get(network, DEFAULT_FINAL_DEPTH)
+        height = await sender.head() - depth
+        if height < 0:
+            return 0
+        return await sender.transaction_count(source, hex(height))
+
     async def _record(self, transfer_id: str, error: str | None) -> None:
         async with self.db.transaction() as session:
             transfer = await repository.lock_transfer(session, transfer_id)
@@ -433,6 +520,12 @@ class Broadcaster:
 
 def _evm_hash(tx_hash: str) -> str:
     return "0x" + tx_hash.lower().removeprefix("0x")
+
+
+async def _evm_known(sender: NonceReader, tx_hash: str) -> bool:
+    """The node has the transaction: a receipt (in a block), or in its pool or index."""
+    full = _evm_hash(tx_hash)
+    return await sender.tx_receipt(full) is not None or await sender.tx_known(full)
 
 
 def build_senders(

@@ -117,6 +117,10 @@ class EvmQuotes:
         history = await self._client.fee_history(FEE_HISTORY_BLOCKS, [TIP_PERCENTILE])
         return Eip1559Fees(history.next_base_fee, median_tip(history))
 
+    async def latest_nonce(self, address: str) -> int:
+        """The next nonce of `address` as of the latest block (mined ones only)."""
+        return await self._client.transaction_count(address, "latest")
+
     async def fee_wallet(self, address: str, path: str) -> EvmFeeWallet:
         balance, nonce = await self._rpc.batch(
             [

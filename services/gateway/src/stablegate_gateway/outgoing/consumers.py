@@ -6,15 +6,19 @@ Every fact carries the watcher's sequence for its hash (one transfer, one hash):
 older than the newest applied (`chain_sequence`) is stale and dropped.
 
 - `chain.tx.mined`: the mined facts are stored (block, gas, fee; state unchanged). A
-  transfer given up too early (replaced, or failed unmined: a Tron expiry) is reopened
-  (FOUND_MINED, back to broadcast) and a re-plan of its source not yet signed canceled.
+  transfer given up too early (replaced, or failed unmined: a Tron expiry; canceled) is
+  reopened (FOUND_MINED, back to broadcast; a canceled one to canceling) and a re-plan of
+  a failed one's source not yet signed canceled; unless another transfer of ours at its
+  EVM nonce is in a block (then the fact is from an orphaned block: dropped; that
+  sibling's reorg reinstates it).
 - `chain.tx.confirmed`: CONFIRMED, or REVERTED when the receipt failed (the gas it burned
   is recorded: the fee was paid all the same); a `canceling` one mined all the same is
   booked the same way. On EVM, our other transfers with the same source and nonce
   (original or fee bump) can never be mined now: SUPERSEDED. Only here, not on `mined`:
   a block at depth 1 may be reorged out and the sibling mined instead.
 - `chain.tx.reorged`: the block that held it is gone: REORGED_OUT from confirmed / failed
-  (back to broadcast; the broadcaster re-sends the same bytes), or the mined facts are
+  (back to broadcast; the broadcaster re-sends the same bytes; one canceled before we
+  broadcast it, REORGED_OUT_CANCELED: back to canceling, never sent), or the mined facts are
   forgotten while still broadcast / canceling. The siblings its confirmation superseded
   are REINSTATED (back in flight, watched again).
 - `chain.tx.not_found`: a Tron transaction past its expiration by the solidified head is
@@ -47,7 +51,7 @@ from stablegate_common.events.contracts import (
     ChainTxReorged,
 )
 from stablegate_gateway.outgoing import metrics, repository
-from stablegate_gateway.outgoing.models import OutgoingTransfer
+from stablegate_gateway.outgoing.models import OutgoingBatch, OutgoingTransfer
 from stablegate_gateway.outgoing.plans import PlannedTransfer, PlanSummary
 from stablegate_gateway.outgoing.states import OutgoingEvent, OutgoingState
 
@@ -141,17 +145,31 @@ async def apply_mined(
 ) -> None:
     facts = mined_facts(fields)
     state = S(transfer.state)
-    if state is S.REPLACED or (state is S.FAILED and transfer.block_number is None):
-        # Given up too early (a sibling's block was reorged out, or a Tron expiry judged
-        # wrongly): the chain says this one was mined. Back in flight, booked from here.
+    given_up = state in (S.REPLACED, S.CANCELED) or (
+        state is S.FAILED and transfer.block_number is None
+    )
+    if given_up and await sibling_in_block(session, transfer):
+        # Per-hash sequences cannot order facts across hashes: the sibling that took the
+        # nonce is in a block, so this fact is from an orphaned one. Its own reorg
+        # reinstates this transfer, and the watcher reports it anew.
+        log.warning(
+            "a mined fact for a transfer whose nonce a sibling holds dropped",
+            extra={"transfer_id": transfer.id, "tx_hash": fields.tx_hash, "state": state},
+        )
+        return
+    if given_up:
+        # Given up too early (a sibling's block was reorged out, a Tron expiry judged
+        # wrongly, or a cancel settled on a weak proof): the chain says this one was
+        # mined. Back in flight (a canceled one to canceling), booked from there.
         log.error(
             "a transfer given up was found mined",
             extra={"transfer_id": transfer.id, "tx_hash": fields.tx_hash, "state": state},
         )
+        metrics.FOUND_MINED.labels(transfer.network, state.value).inc()
         await repository.apply_event(session, transfer, E.FOUND_MINED, failure_reason=None)
         if state is S.FAILED:
             await cancel_redos(session, transfer)
-        state = S.BROADCAST
+        state = S.CANCELING if state is S.CANCELED else S.BROADCAST
     if final and state in (S.BROADCAST, S.CANCELING):
         event = E.CONFIRMED if fields.success else E.REVERTED
         reason = None if fields.success else "reverted on chain (the network fee was paid)"
@@ -178,6 +196,23 @@ async def apply_mined(
         # Only a confirmed transaction has taken the nonce: a block at depth 1 may still
         # be reorged out, and the sibling mined instead (then it must still be watched).
         await supersede_siblings(session, transfer)
+
+
+async def sibling_in_block(session: AsyncSession, transfer: OutgoingTransfer) -> bool:
+    """Whether another transfer of ours at the same EVM (network, source, nonce) is in a
+    block (mined facts stored): then this one cannot be mined too."""
+    if transfer.nonce is None:
+        return False
+    found = await session.scalar(
+        select(OutgoingTransfer.id)
+        .where(OutgoingTransfer.network == transfer.network)
+        .where(OutgoingTransfer.source_address == transfer.source_address)
+        .where(OutgoingTransfer.nonce == transfer.nonce)
+        .where(OutgoingTransfer.id != transfer.id)
+        .where(OutgoingTransfer.block_number.is_not(None))
+        .limit(1)
+    )
+    return found is not None
 
 
 async def supersede_siblings(session: AsyncSession, mined: OutgoingTransfer) -> None:
@@ -285,13 +320,34 @@ async def apply_reorged(
     if transfer.block_hash != fields.block_hash:
         return  # facts of a block we no longer hold it in (an older event)
     state = S(transfer.state)
-    if state in (S.CONFIRMED, S.FAILED):
-        await repository.apply_event(session, transfer, E.REORGED_OUT, failure_reason=None)
+    if state in (S.CONFIRMED, S.FAILED) and transfer.block_number is not None:
+        if await canceled_unsent(session, transfer):
+            # Mined from canceling by whoever held the bytes: watched again, never sent.
+            await repository.apply_event(
+                session,
+                transfer,
+                E.REORGED_OUT_CANCELED,
+                failure_reason="canceled; its block was reorged out, watched until it "
+                "cannot be mined",
+            )
+        else:
+            await repository.apply_event(session, transfer, E.REORGED_OUT, failure_reason=None)
         await reinstate_siblings(session, transfer)
     elif state in (S.BROADCAST, S.CANCELING):
         await repository.apply_event(
             session, transfer, None, **dict.fromkeys(repository.MINED_FACTS)
         )
+
+
+async def canceled_unsent(session: AsyncSession, transfer: OutgoingTransfer) -> bool:
+    """Whether the transfer was canceled before the gateway ever broadcast it (its batch
+    was canceled while it awaited its signature or was signed: it went `canceling`)."""
+    if transfer.first_broadcast_at is not None:
+        return False
+    canceled_at = await session.scalar(
+        select(OutgoingBatch.canceled_at).where(OutgoingBatch.id == transfer.batch_id)
+    )
+    return canceled_at is not None
 
 
 async def apply_not_found(

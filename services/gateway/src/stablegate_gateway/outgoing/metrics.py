@@ -37,6 +37,19 @@ BROADCASTS = Counter(
     "Sends of signed outgoing transfers (result: sent | error)",
     ["network", "result"],
 )
+FOUND_MINED = Counter(
+    "stablegate_outgoing_found_mined_total",
+    "Outgoing transfers given up (replaced, canceled, failed unmined) and then found mined "
+    "(state: the one it was given up in)",
+    ["network", "state"],
+)
+CANCELING_UNEXPLAINED = Gauge(
+    "stablegate_outgoing_canceling_unexplained",
+    "Canceling EVM transfers with no hash (canceled awaiting their signature) whose nonce "
+    "was used by a transaction that is not ours: maybe the canceled request, signed and "
+    "broadcast out of band (an operator must look)",
+    ["network"],
+)
 LOOP_CRASHES = Counter(
     "stablegate_outgoing_loop_crashes_total",
     "Unexpected errors in the broadcaster or re-plan loop (logged with a traceback; retried)",

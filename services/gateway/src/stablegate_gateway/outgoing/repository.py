@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.bus import add_to_outbox
@@ -421,6 +421,21 @@ async def unfinished_batch(session: AsyncSession, network: str) -> str | None:
     return await session.scalar(query)
 
 
+async def canceling_nonces(session: AsyncSession, network: str) -> dict[str, int]:
+    """Per EVM source (stored form), the lowest nonce of its `canceling` transfers not in a
+    block: signed bytes for it may still be mined, so the next round reuses that nonce
+    (then at most one of the two can ever be mined) instead of the pending one."""
+    rows = await session.execute(
+        select(OutgoingTransfer.source_address, func.min(OutgoingTransfer.nonce))
+        .where(OutgoingTransfer.network == network)
+        .where(OutgoingTransfer.state == OutgoingState.CANCELING.value)
+        .where(OutgoingTransfer.nonce.is_not(None))
+        .where(OutgoingTransfer.block_number.is_(None))
+        .group_by(OutgoingTransfer.source_address)
+    )
+    return {source: nonce for source, nonce in rows.all() if nonce is not None}
+
+
 async def lock_transfer(session: AsyncSession, transfer_id: str) -> OutgoingTransfer:
     """The transfer, its row locked (SELECT … FOR UPDATE) until the transaction ends."""
     transfer = await session.scalar(
@@ -710,13 +725,14 @@ async def apply_event(
         raise TypeError("apply_event: SIGNATURE_ACCEPTED needs tx_hash and signed_hex")
     previous = OutgoingState(transfer.state)
     state = transition(previous, event) if event is not None else previous
-    if event is OutgoingEvent.REORGED_OUT and transfer.first_broadcast_at is None:
+    reorged = event in (OutgoingEvent.REORGED_OUT, OutgoingEvent.REORGED_OUT_CANCELED)
+    if event is not None and reorged and transfer.block_number is None:
         # `transition` lets `failed` take a reorg (a revert that was mined); one that failed
-        # unsent (a Tron request that expired unsigned) was never in a block to leave.
+        # unmined (a Tron transaction that expired) was never in a block to leave.
         raise InvalidOutgoingTransition(previous, event)
     now = datetime.now(UTC)
     changes: dict[str, Any] = {}
-    if event is OutgoingEvent.REORGED_OUT:
+    if reorged:
         changes |= {name: None for name in MINED_FACTS}
     if event is OutgoingEvent.BROADCAST_SENT:
         changes["broadcast_attempts"] = (transfer.broadcast_attempts or 0) + 1

@@ -13,9 +13,12 @@ Sweeps, refunds and payouts all move money through the same steps:
     awaiting_signature / signed / broadcast → failed (a Tron transaction expired unmined)
     signed / broadcast → replaced (another transaction took its EVM nonce, confirmed)
     confirmed / failed → broadcast (a reorg dropped the block that held it: tracked again)
+    confirmed / failed → canceling (the same, for one canceled before we broadcast it: it
+                was mined from `canceling`, and is watched, never sent, again)
     replaced / failed unmined → broadcast (found mined after all: booked from there)
     replaced → broadcast, canceled with a hash → canceling (the transaction that took the
                 nonce was reorged out: the nonce is free again, the bytes minable)
+    canceled → canceling (found mined after all: booked from canceling like any other)
 
 - `planned`: the gateway chose source, destination, amount and fees; nothing is signed.
 - `awaiting_signature`: its signing request was handed out; the plan is frozen (the
@@ -36,8 +39,9 @@ Sweeps, refunds and payouts all move money through the same steps:
 - `replaced`: a transaction with the same nonce was mined instead (an EVM fee bump).
 
 A reorg can drop a mined transaction only from `confirmed` or from a `failed` that was
-reverted on chain; the caller, which knows whether the transfer was mined, emits
-`reorged_out` only then.
+reverted on chain; the caller, which knows whether the transfer was in a block, emits
+`reorged_out` only then, and `reorged_out_canceled` instead for a transfer canceled
+before the gateway broadcast it (mined from `canceling` by whoever held the bytes).
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ class OutgoingEvent(StrEnum):
     CONFIRMED = "confirmed"  # mined with success, at confirmation depth
     REVERTED = "reverted"  # mined, the execution failed, at confirmation depth
     REORGED_OUT = "reorged_out"  # the block that held it left the canonical chain
+    # The same, for a transfer canceled before we broadcast it (mined from canceling).
+    REORGED_OUT_CANCELED = "reorged_out_canceled"
     EXPIRED = "expired"  # a Tron transaction's expiration passed and it is not mined
     CANCELED = "canceled"  # a person canceled it
     DEPENDENCY_FAILED = "dependency_failed"  # what it needs (a fee top-up) failed
@@ -90,6 +96,8 @@ _TRANSITIONS: dict[tuple[OutgoingState, OutgoingEvent], OutgoingState] = {
     (S.BROADCAST, E.REVERTED): S.FAILED,
     (S.CONFIRMED, E.REORGED_OUT): S.BROADCAST,
     (S.FAILED, E.REORGED_OUT): S.BROADCAST,
+    (S.CONFIRMED, E.REORGED_OUT_CANCELED): S.CANCELING,
+    (S.FAILED, E.REORGED_OUT_CANCELED): S.CANCELING,
     (S.AWAITING_SIGNATURE, E.EXPIRED): S.FAILED,
     (S.SIGNED, E.EXPIRED): S.FAILED,
     (S.BROADCAST, E.EXPIRED): S.FAILED,
@@ -113,6 +121,7 @@ _TRANSITIONS: dict[tuple[OutgoingState, OutgoingEvent], OutgoingState] = {
     (S.FAILED, E.FOUND_MINED): S.BROADCAST,
     (S.REPLACED, E.REINSTATED): S.BROADCAST,
     (S.CANCELED, E.REINSTATED): S.CANCELING,
+    (S.CANCELED, E.FOUND_MINED): S.CANCELING,
 }
 
 

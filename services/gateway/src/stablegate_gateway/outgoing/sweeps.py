@@ -52,6 +52,7 @@ from stablegate_gateway.outgoing.planner import (
     plan_evm_sweep,
     plan_tron_sweep,
 )
+from stablegate_gateway.outgoing.sweep_facts import EvmDeposit, EvmFeeWallet
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,8 @@ async def _plan_network(
     sources = await deposit_sources(session, ctx, net.family)
     if not sources or not net.assets:
         return None
-    plan, refused = await _read_and_plan(ctx, net, sources, target)
+    floors = {} if net.family == "tron" else await repository.canceling_nonces(session, net.name)
+    plan, refused = await _read_and_plan(ctx, net, sources, target, floors)
     if refused:
         skipped = dict(plan.summary.skipped)
         skipped[ESTIMATE_FAILED] = len({r.address for r in refused})
@@ -229,12 +231,16 @@ def _policy(ctx: GatewayContext, net: Network, target: SweepTargets) -> SweepPol
 
 
 async def _read_and_plan(
-    ctx: GatewayContext, net: Network, sources: list[DepositSource], target: SweepTargets
+    ctx: GatewayContext,
+    net: Network,
+    sources: list[DepositSource],
+    target: SweepTargets,
+    floors: dict[str, int],
 ) -> tuple[SweepPlan, list[Unestimated]]:
     policy = _policy(ctx, net, target)
     if net.family == "tron":
         return await _plan_tron(ctx, net, sources, target, policy)
-    return await _plan_evm(ctx, net, sources, target, policy)
+    return await _plan_evm(ctx, net, sources, target, policy, floors)
 
 
 async def _plan_tron(
@@ -278,7 +284,10 @@ async def _plan_evm(
     sources: list[DepositSource],
     target: SweepTargets,
     policy: SweepPolicy,
+    floors: dict[str, int],
 ) -> tuple[SweepPlan, list[Unestimated]]:
+    """`floors`: per source, the lowest nonce of its canceling transfers (their signed
+    bytes may be in a mempool: the pending nonce would let both be mined)."""
     config = ctx.settings.sweeps
     assets = list(net.assets)
     evm = EvmQuotes(config.node_url(net.name), timeout_seconds=config.chain_timeout_seconds)
@@ -296,6 +305,8 @@ async def _plan_evm(
         deposits, refused = await evm.deposits(
             sources, assets, policy.treasury, confirmed_block=confirmed
         )
+        wallet = dataclasses.replace(wallet, nonce=await _nonce(evm, floors, wallet))
+        deposits = [dataclasses.replace(d, nonce=await _nonce(evm, floors, d)) for d in deposits]
     finally:
         await evm.close()
     _gauge(net.name, assets, [h for d in deposits for h in d.holdings])
@@ -303,6 +314,17 @@ async def _plan_evm(
         deposits=deposits, fee_wallet=wallet, fees=fees, chain_id=chain_id, policy=policy
     )
     return plan, refused
+
+
+async def _nonce(evm: EvmQuotes, floors: dict[str, int], source: EvmFeeWallet | EvmDeposit) -> int:
+    """The nonce the plan starts `source` at: the lowest canceling one while it is still
+    unused (not below the latest count, under the pending one), else the pending one."""
+    floor = floors.get(source.address.lower())
+    if floor is None or floor >= source.nonce:
+        return source.nonce
+    if await evm.latest_nonce(source.address) > floor:
+        return source.nonce  # mined already (by it, or by another): not to be reused
+    return floor
 
 
 def _gauge(network: str, assets: list[Asset], holdings: list[TokenHolding]) -> None:
