@@ -684,3 +684,56 @@ async def test_the_wired_broadcaster_knows_each_networks_final_depth(
             assert broadcaster.final_depths[name] == expected
     finally:
         await broadcaster.close()
+
+
+# -- review 3: canceling reached without a batch cancel; hash-less canceling siblings -------
+
+
+async def test_a_transfer_canceling_by_a_failed_dependency_mined_then_reorged_stays_canceling(
+    gateway_ctx: GatewayContext, tmp_path: Path
+) -> None:
+    """The batch was never canceled: its top-up failed, so the sweep went canceling (its
+    signed bytes dropped). Mined by whoever held them, confirmed, then reorged out: back to
+    canceling, never to `broadcast` (it would have no bytes to send: a stuck network)."""
+    batch_id = await signed_batch(gateway_ctx, evm_plan(), tmp_path)
+    _, sweep = await transfers_of(gateway_ctx, batch_id)
+    async with gateway_ctx.db.transaction() as session:
+        locked = await repository.lock_transfer(session, sweep.id)
+        await repository.apply_event(
+            session, locked, OutgoingEvent.DEPENDENCY_FAILED, failure_reason="top-up failed"
+        )
+    sweep = await state_of(gateway_ctx, sweep.id)
+    assert (sweep.state, sweep.signed_hex) == ("canceling", None)
+    await deliver(gateway_ctx, fact(ChainTxMined, sweep))
+    await deliver(gateway_ctx, fact(ChainTxConfirmed, sweep))
+    assert (await state_of(gateway_ctx, sweep.id)).state == "confirmed"
+
+    await deliver(gateway_ctx, fact(ChainTxReorged, sweep))
+    back = await state_of(gateway_ctx, sweep.id)
+    assert (back.state, back.block_number) == ("canceling", None)
+
+
+async def test_a_lost_nonce_leaves_a_hash_less_canceling_sibling_canceling(
+    gateway_ctx: GatewayContext, isolated_anvil: AnvilChain, evm: EvmClient, tmp_path: Path
+) -> None:
+    """Round A was canceled awaiting its signature (no hash); round B reused A's nonce. A
+    stranger's transaction took it: B can never be mined (replaced), but the stranger may
+    be A signed out of band, so A stays canceling (unexplained), not canceled."""
+    anvil = isolated_anvil
+    nonce = int(await anvil.rpc("eth_getTransactionCount", EVM_FEE, "pending"), 16)
+    first = await make_batch(gateway_ctx, evm_plan(nonce=nonce))
+    await issue(gateway_ctx, first)
+    async with gateway_ctx.db.transaction() as session:
+        await repository.cancel_batch(session, first, by="usr_ops")
+    hashless, _ = await transfers_of(gateway_ctx, first)
+    assert (hashless.state, hashless.tx_hash) == ("canceling", None)
+    second = await signed_batch(gateway_ctx, evm_plan(nonce=nonce), tmp_path)
+    topup, _ = await transfers_of(gateway_ctx, second)
+    await anvil.rpc("anvil_setBalance", EVM_FEE, hex(10**19))
+    await _spend_nonce(anvil, EVM_FEE)
+    await anvil.mine(80)
+
+    broadcaster = Broadcaster(gateway_ctx.db, {"ethereum": evm}, rebroadcast_seconds=30)
+    assert await broadcaster.send(topup.id) is False
+    assert (await state_of(gateway_ctx, topup.id)).state == "replaced"
+    assert (await state_of(gateway_ctx, hashless.id)).state == "canceling"

@@ -467,18 +467,26 @@ class Broadcaster:
         async with self.db.sessions() as session:
             siblings = (
                 await session.execute(
-                    select(OutgoingTransfer.id, OutgoingTransfer.tx_hash)
+                    select(OutgoingTransfer.id, OutgoingTransfer.tx_hash, OutgoingTransfer.state)
                     .where(OutgoingTransfer.network == network)
                     .where(OutgoingTransfer.source_address == source)
                     .where(OutgoingTransfer.nonce == nonce)
                     .where(OutgoingTransfer.id != transfer_id)
-                    .where(OutgoingTransfer.tx_hash.is_not(None))
                 )
             ).all()
         known = [
             sibling_id
-            for sibling_id, sibling_hash in siblings
+            for sibling_id, sibling_hash, _ in siblings
             if sibling_hash is not None and await _evm_known(sender, sibling_hash)
+        ]
+        # A canceling sibling without a hash (canceled while awaiting its signature) may be
+        # the very transaction that took the nonce, signed out of band: only our own
+        # confirmed transfer explains it away (`settle_canceling`); until then it stays
+        # canceling and counts as unexplained.
+        unexplained = [
+            sibling_id
+            for sibling_id, sibling_hash, state in siblings
+            if sibling_hash is None and state == OutgoingState.CANCELING
         ]
         async with self.db.transaction() as session:
             transfer = await repository.lock_transfer(session, transfer_id)
@@ -494,7 +502,7 @@ class Broadcaster:
                     network=transfer.network,
                     source_address=source,
                     nonce=nonce,
-                    keep=[transfer_id, *known],
+                    keep=[transfer_id, *known, *unexplained],
                     reason=reason,
                 )
         log.warning("a transfer lost its nonce", extra={"transfer_id": transfer_id})

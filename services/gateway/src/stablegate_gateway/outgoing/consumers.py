@@ -340,10 +340,14 @@ async def apply_reorged(
 
 
 async def canceled_unsent(session: AsyncSession, transfer: OutgoingTransfer) -> bool:
-    """Whether the transfer was canceled before the gateway ever broadcast it (its batch
-    was canceled while it awaited its signature or was signed: it went `canceling`)."""
+    """Whether the transfer went `canceling` before the gateway ever broadcast it: its
+    batch was canceled, or its dependency failed, or it was a redo canceled because the
+    original was found mined. Entering `canceling` drops the signed bytes, so a transfer
+    never sent by us without them came that way, whichever path it took."""
     if transfer.first_broadcast_at is not None:
         return False
+    if transfer.signed_hex is None:
+        return True
     canceled_at = await session.scalar(
         select(OutgoingBatch.canceled_at).where(OutgoingBatch.id == transfer.batch_id)
     )
