@@ -85,7 +85,7 @@ def _outgoing_parser(commands: Any) -> None:
 
 def _outgoing(settings: GatewaySettings, args: argparse.Namespace) -> int:
     from stablegate_gateway.outgoing import repository
-    from stablegate_gateway.outgoing.api import present_batch
+    from stablegate_gateway.outgoing.api import present_batch, present_batches
     from stablegate_gateway.outgoing.sweeps import plan_sweeps
 
     by = "cli"
@@ -94,21 +94,11 @@ def _outgoing(settings: GatewaySettings, args: argparse.Namespace) -> int:
     async def run(session: AsyncSession, ctx: GatewayContext) -> dict[str, Any]:
         command = args.outgoing_command
         if command == "plan-sweep":
-            batches = await plan_sweeps(session, ctx, args.network, by)
-            return {
-                "data": [
-                    present_batch(b, await repository.batch_transfers(session, b.id), detail=False)
-                    for b in batches
-                ]
-            }
+            planned = await plan_sweeps(session, ctx, args.network, by)
+            return {"data": await present_batches(session, planned)}
         if command == "list":
-            batches = await repository.list_batches(session, limit=args.limit)
-            return {
-                "data": [
-                    present_batch(b, await repository.batch_transfers(session, b.id), detail=False)
-                    for b in batches
-                ]
-            }
+            listed = await repository.list_batches(session, limit=args.limit)
+            return {"data": await present_batches(session, listed)}
         if command == "export":
             document = await repository.issue_request(session, args.batch_id, by=by)
             args.output.write_text(document, encoding="utf-8")

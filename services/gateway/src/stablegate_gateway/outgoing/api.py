@@ -9,12 +9,14 @@ gateway's envelope; a refused signed file is 422 `signed_response_rejected`.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stablegate_common.core.errors import AuthenticationFailed
@@ -102,6 +104,16 @@ def present_transfer(t: OutgoingTransfer) -> dict[str, Any]:
     }
 
 
+async def present_batches(
+    session: AsyncSession, batches: Sequence[OutgoingBatch]
+) -> list[dict[str, Any]]:
+    """Batches as a list shows them (each with its transfers' counts, not the transfers)."""
+    return [
+        present_batch(b, await repository.batch_transfers(session, b.id), detail=False)
+        for b in batches
+    ]
+
+
 def present_batch(
     batch: OutgoingBatch, transfers: list[OutgoingTransfer], *, detail: bool
 ) -> dict[str, Any]:
@@ -138,10 +150,7 @@ async def list_batches(
             session, limit=limit + 1, starting_after=starting_after
         )
         page = batches[:limit]
-        data = [
-            present_batch(b, await repository.batch_transfers(session, b.id), detail=False)
-            for b in page
-        ]
+        data = await present_batches(session, page)
     return JSONResponse(
         {"object": "list", "data": data, "has_more": len(batches) > limit, "url": router.prefix}
     )
@@ -161,10 +170,7 @@ async def plan_sweeps_now(ctx: Context, by: Operator, body: SweepRequest) -> JSO
     empty list when there is nothing worth sweeping or a round is still unfinished."""
     async with ctx.db.transaction() as session:
         batches = await plan_sweeps(session, ctx, body.network, by)
-        data = [
-            present_batch(b, await repository.batch_transfers(session, b.id), detail=False)
-            for b in batches
-        ]
+        data = await present_batches(session, batches)
     return JSONResponse(
         {"object": "list", "data": data, "has_more": False, "url": f"{router.prefix}/sweeps"}
     )
