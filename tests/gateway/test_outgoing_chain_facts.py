@@ -134,6 +134,11 @@ async def mark_sent(ctx: GatewayContext, transfer_id: str) -> OutgoingTransfer:
     return await state_of(ctx, transfer_id)
 
 
+async def cancel(ctx: GatewayContext, batch_id: str) -> None:
+    async with ctx.db.transaction() as session:
+        await repository.cancel_batch(session, batch_id, by="usr_ops")
+
+
 async def signed_batch(ctx: GatewayContext, plan: list[Any], tmp_path: Path) -> str:
     batch_id = await make_batch(ctx, plan)
     await sign_and_accept(ctx, batch_id, tmp_path)
@@ -369,8 +374,7 @@ async def test_a_tron_batch_canceled_after_signing_is_watched_until_it_expires(
     gateway_ctx: GatewayContext, tmp_path: Path
 ) -> None:
     batch_id = await signed_batch(gateway_ctx, tron_plan(expires_in_ms=60_000), tmp_path)
-    async with gateway_ctx.db.transaction() as session:
-        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    await cancel(gateway_ctx, batch_id)
     [transfer] = await transfers_of(gateway_ctx, batch_id)
     assert (transfer.state, transfer.signed_hex) == ("canceling", None)
     announced = (await events_of(gateway_ctx, transfer.id))[-1]["data"]
@@ -400,8 +404,7 @@ async def test_a_canceled_batch_mined_all_the_same_is_booked(
     gateway_ctx: GatewayContext, tmp_path: Path
 ) -> None:
     batch_id = await signed_batch(gateway_ctx, tron_plan(), tmp_path)
-    async with gateway_ctx.db.transaction() as session:
-        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    await cancel(gateway_ctx, batch_id)
     [transfer] = await transfers_of(gateway_ctx, batch_id)
     await deliver(gateway_ctx, fact(ChainTxMined, transfer))
     await deliver(gateway_ctx, fact(ChainTxConfirmed, transfer))
@@ -416,8 +419,7 @@ async def test_an_evm_cancel_after_signing_ends_once_its_nonce_is_finalized_else
 ) -> None:
     anvil = isolated_anvil
     batch_id = await signed_evm_batch(gateway_ctx, anvil, tmp_path)
-    async with gateway_ctx.db.transaction() as session:
-        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    await cancel(gateway_ctx, batch_id)
     topup, sweep = await transfers_of(gateway_ctx, batch_id)
     assert (topup.state, sweep.state) == ("canceling", "canceling")
     async with gateway_ctx.db.sessions() as session:
@@ -465,8 +467,7 @@ async def test_a_tron_request_canceled_unsigned_ends_once_the_solidified_head_pa
     expiration, judged by the broadcaster's Tron client."""
     batch_id = await make_batch(gateway_ctx, tron_plan(expires_in_ms=3_000))
     await issue(gateway_ctx, batch_id)
-    async with gateway_ctx.db.transaction() as session:
-        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    await cancel(gateway_ctx, batch_id)
     [transfer] = await transfers_of(gateway_ctx, batch_id)
     assert (transfer.state, transfer.tx_hash) == ("canceling", None)
     client = TronClient(tron_chain.url, timeout_seconds=2)
@@ -528,8 +529,7 @@ async def test_a_canceled_transfer_mined_confirmed_then_reorged_goes_back_to_can
     batch_id = await signed_batch(
         gateway_ctx, evm_plan() if network == "ethereum" else tron_plan(), tmp_path
     )
-    async with gateway_ctx.db.transaction() as session:
-        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    await cancel(gateway_ctx, batch_id)
     transfer = (await transfers_of(gateway_ctx, batch_id))[0]
     assert (transfer.state, transfer.first_broadcast_at) == ("canceling", None)
     await deliver(gateway_ctx, fact(ChainTxMined, transfer))
@@ -567,8 +567,7 @@ async def test_a_canceled_transfer_found_mined_goes_back_to_canceling_and_is_boo
     gateway_ctx: GatewayContext, tmp_path: Path
 ) -> None:
     batch_id = await signed_batch(gateway_ctx, tron_plan(expires_in_ms=60_000), tmp_path)
-    async with gateway_ctx.db.transaction() as session:
-        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    await cancel(gateway_ctx, batch_id)
     [transfer] = await transfers_of(gateway_ctx, batch_id)
     await deliver(gateway_ctx, not_found(transfer, (transfer.expiration_ms or 0) + 1_000))
     assert (await state_of(gateway_ctx, transfer.id)).state == "canceled"
@@ -643,8 +642,7 @@ async def test_an_evm_request_canceled_unsigned_whose_nonce_a_stranger_used_stay
     nonce = int(await anvil.rpc("eth_getTransactionCount", EVM_FEE, "pending"), 16)
     batch_id = await make_batch(gateway_ctx, evm_plan(nonce=nonce))
     await issue(gateway_ctx, batch_id)
-    async with gateway_ctx.db.transaction() as session:
-        await repository.cancel_batch(session, batch_id, by="usr_ops")
+    await cancel(gateway_ctx, batch_id)
     topup, _ = await transfers_of(gateway_ctx, batch_id)
     assert (topup.state, topup.tx_hash, topup.nonce) == ("canceling", None, nonce)
     await anvil.rpc("anvil_setBalance", EVM_FEE, hex(10**19))
@@ -723,8 +721,7 @@ async def test_a_lost_nonce_leaves_a_hash_less_canceling_sibling_canceling(
     nonce = int(await anvil.rpc("eth_getTransactionCount", EVM_FEE, "pending"), 16)
     first = await make_batch(gateway_ctx, evm_plan(nonce=nonce))
     await issue(gateway_ctx, first)
-    async with gateway_ctx.db.transaction() as session:
-        await repository.cancel_batch(session, first, by="usr_ops")
+    await cancel(gateway_ctx, first)
     hashless, _ = await transfers_of(gateway_ctx, first)
     assert (hashless.state, hashless.tx_hash) == ("canceling", None)
     second = await signed_batch(gateway_ctx, evm_plan(nonce=nonce), tmp_path)
