@@ -143,6 +143,9 @@ class BalanceUpdated(EventPayload):
     asset: str
     decimals: int
     available_base_units: BaseUnitsField
+    # Owed to the merchant but held for refunds and payouts signed and not yet settled
+    # (not in `available`); 0 from a reconciler that predates refunds.
+    reserved_base_units: BaseUnitsField = 0
 
 
 @register
@@ -239,6 +242,9 @@ class OutgoingTransferUpdated(EventPayload):
     failure_reason: str | None
     # Expiry of a Tron transaction (ms since the epoch): after it, an unmined one is dead.
     expiration_ms: int | None = None
+    # Refunds and payouts: the merchant whose balance pays (reserved once signed, settled
+    # once confirmed, released if it fails). None for the business's own transfers.
+    merchant_id: str | None = None
 
 
 class ChainTxFields(EventPayload):
