@@ -29,7 +29,7 @@ def head_event(network: str, head: int, scanned: int, *, at: datetime | None = N
 
 
 def balance_event(
-    merchant_id: str, base_units: int, sequence: int, *, network: str = "bsc"
+    merchant_id: str, base_units: int, sequence: int, *, network: str = "bsc", reserved: int = 0
 ) -> Event:
     payload = BalanceUpdated(
         merchant_id=merchant_id,
@@ -37,6 +37,7 @@ def balance_event(
         asset="USDT",
         decimals=18 if network == "bsc" else 6,
         available_base_units=base_units,
+        reserved_base_units=reserved,
     )
     return make_event(
         payload, producer="reconciler", subject=f"{merchant_id}:{network}:USDT", sequence=sequence
@@ -74,7 +75,10 @@ async def test_events_from_the_bus_reach_both_endpoints(
     await consume(gateway_ctx.db, gateway_bus, CONSUMERS)
     publisher = await bus_factory(service="test")
     await publisher.publish(
-        [head_event("ethereum", 1000, 995), balance_event(merchant.id, 1_250_500 * 10**15, 1)]
+        [
+            head_event("ethereum", 1000, 995),
+            balance_event(merchant.id, 1_250_500 * 10**15, 1, reserved=2 * 10**18),
+        ]
     )
 
     async def arrived() -> bool:
@@ -93,6 +97,10 @@ async def test_events_from_the_bus_reach_both_endpoints(
             "decimals": 18,
             "amount": "1250.50",
             "amount_base_units": "1250500000000000000000",
+            "available": "1250.50",
+            "available_base_units": "1250500000000000000000",
+            "reserved": "2.00",
+            "reserved_base_units": "2000000000000000000",
         }
     ]
 

@@ -17,6 +17,14 @@ NEW_OPERATIONS = {
     ("/v1/webhook_endpoints/{endpoint_id}/test", "post"),
     ("/v1/webhook_endpoints/{endpoint_id}/deliveries", "get"),
     ("/v1/webhook_deliveries/{delivery_id}/redeliver", "post"),
+    ("/v1/refunds", "post"),
+    ("/v1/refunds", "get"),
+    ("/v1/refunds/{disbursement_id}", "get"),
+    ("/v1/refunds/{disbursement_id}/cancel", "post"),
+    ("/v1/payouts", "post"),
+    ("/v1/payouts", "get"),
+    ("/v1/payouts/{disbursement_id}", "get"),
+    ("/v1/payouts/{disbursement_id}/cancel", "post"),
 }
 
 

@@ -32,6 +32,7 @@ from stablegate_gateway.balances import api as balances_api
 from stablegate_gateway.balances import consumers as balances_consumers
 from stablegate_gateway.checkout import api as checkout_api
 from stablegate_gateway.context import SERVICE, GatewayContext
+from stablegate_gateway.disbursements import ops_api as disbursements_ops_api
 from stablegate_gateway.events import api as events_api
 from stablegate_gateway.idempotency.middleware import IdempotencyMiddleware
 from stablegate_gateway.intents import api as intents_api
@@ -107,6 +108,7 @@ def create_app(ctx: GatewayContext, *, health: Health | None = None) -> FastAPI:
         *payments_wiring.routers(),
         checkout_api.router,
         outgoing_api.router,  # funds out: /ops/v1/outgoing (404 unless GATEWAY_OPS_TOKEN)
+        disbursements_ops_api.router,  # /ops/v1/disbursements: the same token
     ]
     for router in routers:
         app.include_router(router)

@@ -21,6 +21,8 @@ from stablegate_common.lifecycle import ServiceRunner
 from stablegate_common.scheduling import Scheduler
 from stablegate_gateway.addresses.jobs import maintain_address_pool
 from stablegate_gateway.context import SERVICE, GatewayContext
+from stablegate_gateway.disbursements import api as disbursements_api
+from stablegate_gateway.disbursements.planning import register_disbursement_job
 from stablegate_gateway.housekeeping import housekeeping
 from stablegate_gateway.intents import resolve_api
 from stablegate_gateway.intents.jobs import expire_due_intents
@@ -53,7 +55,12 @@ class Payments:
 
 
 def routers() -> Sequence[APIRouter]:
-    return (webhooks_api.router, resolve_api.router)
+    return (
+        webhooks_api.router,
+        resolve_api.router,
+        disbursements_api.refunds,
+        disbursements_api.payouts,
+    )
 
 
 def build_scheduler(ctx: GatewayContext) -> Scheduler:
@@ -75,6 +82,8 @@ def build_scheduler(ctx: GatewayContext) -> Scheduler:
     # --- sweeps (issue 14): every GATEWAY_SWEEP_SCHEDULE_MINUTES, none when 0.
     register_sweep_job(scheduler, ctx)
     # --- end sweeps
+    # Refunds and payouts: every GATEWAY_DISBURSEMENT_SCHEDULE_MINUTES, none when 0.
+    register_disbursement_job(scheduler, ctx)
     return scheduler
 
 

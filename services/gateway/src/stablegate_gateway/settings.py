@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stablegate_common.config import ServiceSettings
+from stablegate_gateway.disbursements.config import DisbursementSettings
 from stablegate_gateway.outgoing.config import OutgoingSettings, check_fee_wallets
 from stablegate_gateway.outgoing.sweep_config import SweepSettings
 from stablegate_gateway.pricing.config import PricingConfig
@@ -140,6 +141,8 @@ class GatewaySettings(ServiceSettings):
     # --- end sweeps
     # --- funds out (issue 14): treasury, fee wallets, ops token (outgoing/config.py) ---
     outgoing: OutgoingSettings = Field(default_factory=OutgoingSettings)
+    # --- refunds and payouts (issue 15): the four-eyes limit, the schedule.
+    disbursements: DisbursementSettings = Field(default_factory=DisbursementSettings)
 
     @model_validator(mode="after")
     def _fee_wallets_derive_from_the_xpubs(self) -> Self:

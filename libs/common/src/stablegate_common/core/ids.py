@@ -28,6 +28,8 @@ PREFIXES = frozenset(
         "usr",
         "ob",
         "ot",
+        "re",  # refund
+        "po",  # payout
     }
 )
 

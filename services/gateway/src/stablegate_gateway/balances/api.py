@@ -24,7 +24,9 @@ router = APIRouter(prefix="/v1/balances", tags=["Balances"])
     summary="List balances",
     description=(
         "Confirmed balances per network and asset, from the reconciler's double-entry "
-        "ledger. A network or asset the merchant was never paid in is not listed."
+        "ledger: `available` (what payouts may use; also `amount`) and `reserved` (held for "
+        "refunds and payouts signed and not yet confirmed). A network or asset the merchant "
+        "was never paid in is not listed."
     ),
     responses={200: {"model": BalanceList}, **ERROR_RESPONSES},
 )
@@ -43,4 +45,8 @@ def present_balance(balance: Balance) -> dict[str, Any]:
         "decimals": balance.decimals,
         "amount": format_amount(balance.available_base_units, balance.decimals),
         "amount_base_units": str(balance.available_base_units),
+        "available": format_amount(balance.available_base_units, balance.decimals),
+        "available_base_units": str(balance.available_base_units),
+        "reserved": format_amount(balance.reserved_base_units or 0, balance.decimals),
+        "reserved_base_units": str(balance.reserved_base_units or 0),
     }

@@ -26,6 +26,7 @@ async def on_balance_updated(session: AsyncSession, event: Event) -> None:
         asset=balance.asset.upper(),
         decimals=balance.decimals,
         available_base_units=balance.available_base_units,
+        reserved_base_units=balance.reserved_base_units,
         sequence=event.sequence,
     )
     if not applied:

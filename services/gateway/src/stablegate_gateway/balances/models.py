@@ -18,5 +18,7 @@ class Balance(Base):
     asset: Mapped[str] = mapped_column(String(8), primary_key=True)
     decimals: Mapped[int] = mapped_column(Integer)
     available_base_units: Mapped[int] = mapped_column(BaseUnits)
+    # Held for refunds and payouts signed and not yet settled (not in `available`).
+    reserved_base_units: Mapped[int] = mapped_column(BaseUnits, default=0, server_default="0")
     sequence: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -28,6 +28,7 @@ async def save_if_newer(
     asset: str,
     decimals: int,
     available_base_units: int,
+    reserved_base_units: int = 0,
     sequence: int,
 ) -> bool:
     """Upsert the balance unless a newer sequence is stored; return whether it applied."""
@@ -37,6 +38,7 @@ async def save_if_newer(
         asset=asset,
         decimals=decimals,
         available_base_units=available_base_units,
+        reserved_base_units=reserved_base_units,
         sequence=sequence,
     )
     excluded = stmt.excluded
@@ -45,6 +47,7 @@ async def save_if_newer(
         set_={
             "decimals": excluded.decimals,
             "available_base_units": excluded.available_base_units,
+            "reserved_base_units": excluded.reserved_base_units,
             "sequence": excluded.sequence,
             "updated_at": func.now(),
         },

@@ -16,6 +16,12 @@ class BalanceOut(BaseModel):
     decimals: int = Field(examples=[6])
     amount: str = Field(description="confirmed funds, decimal string", examples=["1250.50"])
     amount_base_units: str = Field(examples=["1250500000"])
+    available: str = Field(description="the same as `amount`: what payouts may use")
+    available_base_units: str
+    reserved: str = Field(
+        description="held for refunds and payouts signed and not yet confirmed", examples=["0"]
+    )
+    reserved_base_units: str
 
 
 class BalanceList(BaseModel):

@@ -9,4 +9,10 @@ from stablegate_gateway.core.lifecycle import Status
 INTENT_EVENT_TYPES = frozenset(
     {"payment_intent.created"} | {f"payment_intent.{status.value}" for status in Status}
 )
-EVENT_TYPES = INTENT_EVENT_TYPES | {"transfer.unsolicited"}
+# Refunds and payouts (`disbursements.records`): created, then one outcome.
+DISBURSEMENT_EVENT_TYPES = frozenset(
+    f"{kind}.{what}"
+    for kind in ("refund", "payout")
+    for what in ("created", "succeeded", "failed", "canceled")
+)
+EVENT_TYPES = INTENT_EVENT_TYPES | {"transfer.unsolicited"} | DISBURSEMENT_EVENT_TYPES

@@ -82,6 +82,12 @@ class PaymentIntent(Base):
     # Where the checkout page sends the customer back: after paying, or on giving up.
     success_url: Mapped[str | None] = mapped_column(String(2000))
     cancel_url: Mapped[str | None] = mapped_column(String(2000))
+    # -- refunds (migration 0009) --
+    # Refunds of this intent not failed or canceled (changed under the intent's row lock,
+    # so two refunds can never together pass what was received).
+    amount_refunded_base_units: Mapped[int] = mapped_column(
+        BaseUnits, default=0, server_default="0"
+    )
 
 
 class IntentResolution(Base):

@@ -33,6 +33,8 @@ def present_intent(
     decimals = intent.decimals
     received = intent.amount_pending_base_units + intent.amount_confirmed_base_units
     remaining = max(intent.amount_base_units - intent.amount_confirmed_base_units, 0)
+    refunded = intent.amount_refunded_base_units or 0
+    refundable = max(intent.amount_confirmed_base_units - refunded, 0)
     return {
         "id": intent.id,
         "object": "payment_intent",
@@ -49,6 +51,10 @@ def present_intent(
         "amount_received": format_amount(received, decimals),
         "amount_confirmed": format_amount(intent.amount_confirmed_base_units, decimals),
         "amount_remaining": format_amount(remaining, decimals),
+        # Refunds not failed or canceled, and what is left to refund of what was received
+        # and confirmed (booked).
+        "amount_refunded": format_amount(refunded, decimals),
+        "amount_refundable": format_amount(refundable, decimals),
         "deposit_address": display_address(family, intent.deposit_address),
         "payment_uri": payment_uri(intent, network),
         "checkout_url": f"{ctx.settings.gateway.public_base_url.rstrip('/')}/pay/{intent.id}",

@@ -228,6 +228,13 @@ class PaymentIntentOut(BaseModel):
     amount_received: str = Field(description="seen on chain, final or not", examples=["0.00"])
     amount_confirmed: str = Field(description="final on chain", examples=["0.00"])
     amount_remaining: str = Field(description="still due", examples=["25.00"])
+    amount_refunded: str = Field(
+        description="refunds of this intent not failed or canceled", examples=["0.00"]
+    )
+    amount_refundable: str = Field(
+        description="confirmed funds less `amount_refunded`: what a refund may still return",
+        examples=["25.00"],
+    )
     deposit_address: str = Field(examples=["0x9858EfFD232B4033E47d90003D41EC34EcaEda94"])
     payment_uri: str | None = Field(
         description="EIP-681 URI for wallets and QR codes on EVM networks; on Tron, which "

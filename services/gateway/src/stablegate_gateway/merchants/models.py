@@ -33,6 +33,10 @@ class Merchant(Base):
     fee_min: Mapped[Decimal | None] = mapped_column(Numeric(38, 18))
     fee_max: Mapped[Decimal | None] = mapped_column(Numeric(38, 18))
     fee_payer: Mapped[str | None] = mapped_column(String(8))  # merchant | customer
+    # -- refunds and payouts (migration 0009) --
+    # Above this many token units a refund or payout needs two admins' approvals before
+    # it is planned; NULL: the gateway default (GATEWAY_DISBURSEMENT_APPROVAL_LIMIT).
+    disbursement_approval_limit: Mapped[Decimal | None] = mapped_column(Numeric(38, 18))
 
 
 class ApiKey(Base):

@@ -139,11 +139,12 @@ class EvmQuotes:
         self,
         sources: Sequence[DepositSource],
         assets: Sequence[Asset],
-        treasury: str,
+        treasury: str | None,
         *,
         confirmed_block: int,
     ) -> tuple[list[EvmDeposit], list[Unestimated]]:
-        """Every source's facts; token balances as of `confirmed_block`."""
+        """Every source's facts; token balances as of `confirmed_block`; with `treasury`,
+        the gas of sweeping each holding there (None: estimate 0, the caller estimates)."""
         deposits: list[EvmDeposit] = []
         refused: list[Unestimated] = []
         for start in range(0, len(sources), BATCH):
@@ -157,7 +158,7 @@ class EvmQuotes:
         self,
         chunk: Sequence[DepositSource],
         assets: Sequence[Asset],
-        treasury: str,
+        treasury: str | None,
         confirmed_block: int,
     ) -> tuple[list[EvmDeposit], list[Unestimated]]:
         queries = [(asset.contract, source.address) for source in chunk for asset in assets]
@@ -173,7 +174,11 @@ class EvmQuotes:
             for j, asset in enumerate(assets)
             if balances[i * len(assets) + j] > 0
         ]
-        estimates = await self._estimates(held, treasury)
+        estimates: dict[tuple[str, str], int | str] = (
+            {(source.address, asset.symbol): 0 for source, asset, _ in held}
+            if treasury is None
+            else await self._estimates(held, treasury)
+        )
         deposits, refused = [], []
         for i, source in enumerate(chunk):
             holdings = []
@@ -199,26 +204,37 @@ class EvmQuotes:
     async def _estimates(
         self, held: Sequence[tuple[DepositSource, Asset, int]], treasury: str
     ) -> dict[tuple[str, str], int | str]:
-        """Gas per (address, symbol), or the node's refusal as text. One batch; when any
-        call in it fails, each is asked alone so one bad token does not sink the rest."""
-        treasury20 = treasury.lower().removeprefix("0x")
+        """Gas per (address, symbol) of sweeping it all to `treasury`, or the node's
+        refusal as text."""
+        answers = await self.transfer_estimates(
+            [(source.address, asset.contract, treasury, balance) for source, asset, balance in held]
+        )
+        keys = [(source.address, asset.symbol) for source, asset, _ in held]
+        return dict(zip(keys, answers, strict=True))
+
+    async def transfer_estimates(
+        self, transfers: Sequence[tuple[str, str, str, int]]
+    ) -> list[int | str]:
+        """Gas of each token transfer (source, contract, destination, amount), or the
+        node's refusal as text. One batch; when any call in it fails, each is asked alone
+        so one bad token does not sink the rest."""
         calls: list[Call] = [
             (
                 "eth_estimateGas",
                 [
                     {
-                        "from": source.address,
-                        "to": asset.contract,
-                        "data": TRANSFER_SELECTOR + _transfer_parameter(treasury20, balance),
+                        "from": source,
+                        "to": contract,
+                        "data": TRANSFER_SELECTOR
+                        + _transfer_parameter(destination.lower().removeprefix("0x"), amount),
                     }
                 ],
             )
-            for source, asset, balance in held
+            for source, contract, destination, amount in transfers
         ]
-        keys = [(source.address, asset.symbol) for source, asset, _ in held]
         try:
             results = await self._rpc.batch(calls)
-            return {k: _quantity(r, "eth_estimateGas") for k, r in zip(keys, results, strict=True)}
+            return [_quantity(r, "eth_estimateGas") for r in results]
         except ChainError as exc:
             if not calls or isinstance(exc, ChainUnavailable):
                 raise
@@ -231,8 +247,7 @@ class EvmQuotes:
                     raise
                 return str(exc)[:200]
 
-        answers = await _bounded(calls, one)
-        return dict(zip(keys, answers, strict=True))
+        return list(await _bounded(calls, one))
 
 
 def _holding(family: Family, asset: Asset, balance: int, estimate: int) -> TokenHolding:
@@ -320,15 +335,17 @@ class TronQuotes:
         )
 
     async def deposits(
-        self, sources: Sequence[DepositSource], assets: Sequence[Asset], treasury: str
+        self, sources: Sequence[DepositSource], assets: Sequence[Asset], treasury: str | None
     ) -> tuple[list[TronDeposit], list[Unestimated]]:
+        """Every source's facts; with `treasury`, the energy of sweeping each holding
+        there (None: holdings carry estimate 0, for a caller that estimates its own)."""
         results = await _bounded(sources, lambda s: self._deposit(s, assets, treasury))
         deposits = [deposit for deposit, _ in results]
         refused = [r for _, failed in results for r in failed]
         return deposits, refused
 
     async def _deposit(
-        self, source: DepositSource, assets: Sequence[Asset], treasury: str
+        self, source: DepositSource, assets: Sequence[Asset], treasury: str | None
     ) -> tuple[TronDeposit, list[Unestimated]]:
         address = source.address
         account = await self._full.post("wallet/getaccount", {"address": address, "visible": True})
@@ -345,6 +362,9 @@ class TronQuotes:
             # The solidified state: the balance every final block leads to.
             balance = await self._client.token_balance(asset.contract, address, block=0)
             if not balance:
+                continue
+            if treasury is None:
+                holdings.append(_holding("tron", asset, balance, 0))
                 continue
             try:
                 energy = await self._energy(address, asset.contract, treasury, balance)
@@ -363,6 +383,22 @@ class TronQuotes:
             tuple(holdings),
         )
         return deposit, refused
+
+    async def transfer_energies(
+        self, transfers: Sequence[tuple[str, str, str, int]]
+    ) -> list[int | str]:
+        """Energy of each TRC-20 transfer (source, contract, destination, amount), or the
+        node's refusal as text."""
+
+        async def one(transfer: tuple[str, str, str, int]) -> int | str:
+            try:
+                return await self._energy(*transfer)
+            except ChainError as exc:
+                if isinstance(exc, ChainUnavailable):
+                    raise
+                return str(exc)[:200]
+
+        return list(await _bounded(transfers, one))
 
     async def _account_resource(self, address: str) -> Any:
         return await self._full.post(

@@ -1,11 +1,13 @@
 """Funds-out configuration (env prefix `GATEWAY_`): per network the treasury that sweeps
-go to and the fee wallet that pays gas, the ops API's token, and the broadcast timings.
+go to, the fee wallet that pays gas, the payout wallet that refunds and payouts are paid
+from once the intent's own deposit address no longer holds the funds, the ops API's token,
+and the broadcast timings.
 
-Addresses and derivation paths only, never a key. The fee wallet is derived by the
-business's signer at a reserved internal-chain path of the same account the deposit
-addresses come from, so the gateway checks its configured address against the account
-xpub at start (`check_fee_wallets`): a mistyped address would have top-ups signed by a
-key nobody expects. Every error names the variable to fix.
+Addresses and derivation paths only, never a key. The fee and payout wallets are derived
+by the business's signer at reserved internal-chain paths of the same account the
+deposit addresses come from, so the gateway checks each configured address against the
+account xpub at start (`check_fee_wallets`): a mistyped address would have transfers
+signed by a key nobody expects. Every error names the variable to fix.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ class OutgoingSettings(BaseSettings):
     fee_wallet_path_ethereum: str = "m/44'/60'/0'/1/0"
     fee_wallet_path_bsc: str = "m/44'/60'/0'/1/0"
     fee_wallet_path_tron: str = "m/44'/195'/0'/1/0"
+    payout_wallet_address_ethereum: str = Field("", description="EIP-55; empty: none")
+    payout_wallet_address_bsc: str = Field("", description="EIP-55; empty: none")
+    payout_wallet_address_tron: str = Field("", description="base58check T…; empty: none")
+    payout_wallet_path_ethereum: str = "m/44'/60'/0'/1/1"
+    payout_wallet_path_bsc: str = "m/44'/60'/0'/1/1"
+    payout_wallet_path_tron: str = "m/44'/195'/0'/1/1"
     ops_token: SecretStr = Field(
         SecretStr(""), description="bearer token of the ops API (/ops/v1); empty: it is off"
     )
@@ -57,9 +65,10 @@ class OutgoingSettings(BaseSettings):
     @model_validator(mode="after")
     def _valid(self) -> Self:
         for network in OUTGOING_NETWORKS:
-            for role in ("treasury_address", "fee_wallet_address"):
+            for role in ("treasury_address", "fee_wallet_address", "payout_wallet_address"):
                 _check_address(self, role, network)
-            _check_path(self, network)
+            for role in ("fee_wallet", "payout_wallet"):
+                _check_path(self, network, role)
             treasury = getattr(self, f"treasury_address_{network}").strip()
             fee = getattr(self, f"fee_wallet_address_{network}").strip()
             if treasury and not fee:
@@ -70,6 +79,25 @@ class OutgoingSettings(BaseSettings):
             if treasury and treasury == fee:
                 raise ValueError(
                     f"{_var('treasury_address', network)}: the treasury is not the fee wallet"
+                )
+            payout = getattr(self, f"payout_wallet_address_{network}").strip()
+            if payout and not fee:
+                raise ValueError(
+                    f"{_var('fee_wallet_address', network)}: required when "
+                    f"{_var('payout_wallet_address', network)} is set (it pays its fees)"
+                )
+            if payout and payout in (fee, treasury):
+                raise ValueError(
+                    f"{_var('payout_wallet_address', network)}: the payout wallet is neither "
+                    "the fee wallet nor the treasury"
+                )
+            if payout and _path(self, "payout_wallet", network) == _path(
+                self, "fee_wallet", network
+            ):
+                raise ValueError(
+                    f"{_var('payout_wallet_path', network)}: the payout wallet needs a path of "
+                    "its own (the fee wallet's is "
+                    f"{_path(self, 'fee_wallet', network)})"
                 )
         token = self.ops_token.get_secret_value()
         if token and len(token) < MIN_OPS_TOKEN:
@@ -84,10 +112,16 @@ class OutgoingSettings(BaseSettings):
         return value or None
 
     def fee_wallet(self, network: str) -> FeeWallet | None:
-        address: str = getattr(self, f"fee_wallet_address_{network}", "").strip()
+        return self.wallet("fee_wallet", network)
+
+    def payout_wallet(self, network: str) -> FeeWallet | None:
+        return self.wallet("payout_wallet", network)
+
+    def wallet(self, role: str, network: str) -> FeeWallet | None:
+        address: str = getattr(self, f"{role}_address_{network}", "").strip()
         if not address:
             return None
-        return FeeWallet(address, getattr(self, f"fee_wallet_path_{network}").strip())
+        return FeeWallet(address, _path(self, role, network))
 
     @property
     def ops_enabled(self) -> bool:
@@ -111,43 +145,53 @@ def _check_address(settings: OutgoingSettings, role: str, network: str) -> None:
         raise ValueError(f"{_var(role, network)}: the zero address")
 
 
-def _check_path(settings: OutgoingSettings, network: str) -> None:
-    path: str = getattr(settings, f"fee_wallet_path_{network}").strip()
+def _path(settings: OutgoingSettings, role: str, network: str) -> str:
+    path: str = getattr(settings, f"{role}_path_{network}")
+    return path.strip()
+
+
+def _check_path(settings: OutgoingSettings, network: str, role: str) -> None:
+    path = _path(settings, role, network)
     match = _PATH.fullmatch(path)
     if match is None or int(match.group(1)) != COIN_TYPES[network]:
         raise ValueError(
-            f"{_var('fee_wallet_path', network)}: {path!r} is not "
+            f"{_var(f'{role}_path', network)}: {path!r} is not "
             f"m/44'/{COIN_TYPES[network]}'/ACCOUNT'/CHANGE/INDEX (change 0 or 1)"
         )
 
 
 def check_fee_wallets(settings: OutgoingSettings, *, evm_xpub: str, tron_xpub: str) -> None:
-    """Each configured fee wallet derives from its family's account xpub at its path."""
+    """Each configured fee and payout wallet derives from its family's account xpub at
+    its path."""
     xpubs = {"evm": evm_xpub.strip(), "tron": tron_xpub.strip()}
     for network in OUTGOING_NETWORKS:
-        wallet = settings.fee_wallet(network)
-        if wallet is None:
-            continue
-        family = FAMILIES[network]
-        xpub_var = f"GATEWAY_{family.upper()}_XPUB"
-        if not xpubs[family]:
-            raise ValueError(
-                f"{_var('fee_wallet_address', network)}: cannot be checked without {xpub_var}"
-            )
-        deriver = AddressDeriver(xpubs[family], family, setting=xpub_var)  # type: ignore[arg-type]
-        match = _PATH.fullmatch(wallet.path)
-        assert match is not None  # checked by the settings
-        account, change, index = (int(g) for g in match.groups()[1:])
-        if account != deriver.account_index:
-            raise ValueError(
-                f"{_var('fee_wallet_path', network)}: account {account}' is not the account "
-                f"of {xpub_var} ({deriver.account_index}')"
-            )
-        derived = deriver.derive_at(change, index)
-        configured = wallet.address.lower() if family == "evm" else wallet.address
-        if derived != configured:
-            raise ValueError(
-                f"{_var('fee_wallet_address', network)}: {wallet.address} is not the address "
-                f"{xpub_var} derives at {_var('fee_wallet_path', network)} ({wallet.path}); "
-                "print it on the signer machine with `stablegate-signer address`"
-            )
+        for role in ("fee_wallet", "payout_wallet"):
+            wallet = settings.wallet(role, network)
+            if wallet is not None:
+                _check_derived(wallet, role, network, xpubs)
+
+
+def _check_derived(wallet: FeeWallet, role: str, network: str, xpubs: dict[str, str]) -> None:
+    family = FAMILIES[network]
+    xpub_var = f"GATEWAY_{family.upper()}_XPUB"
+    if not xpubs[family]:
+        raise ValueError(
+            f"{_var(f'{role}_address', network)}: cannot be checked without {xpub_var}"
+        )
+    deriver = AddressDeriver(xpubs[family], family, setting=xpub_var)  # type: ignore[arg-type]
+    match = _PATH.fullmatch(wallet.path)
+    assert match is not None  # checked by the settings
+    account, change, index = (int(g) for g in match.groups()[1:])
+    if account != deriver.account_index:
+        raise ValueError(
+            f"{_var(f'{role}_path', network)}: account {account}' is not the account "
+            f"of {xpub_var} ({deriver.account_index}')"
+        )
+    derived = deriver.derive_at(change, index)
+    configured = wallet.address.lower() if family == "evm" else wallet.address
+    if derived != configured:
+        raise ValueError(
+            f"{_var(f'{role}_address', network)}: {wallet.address} is not the address "
+            f"{xpub_var} derives at {_var(f'{role}_path', network)} ({wallet.path}); "
+            "print it on the signer machine with `stablegate-signer address`"
+        )

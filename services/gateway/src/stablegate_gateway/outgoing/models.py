@@ -82,6 +82,8 @@ class OutgoingTransfer(Base):
     depends_on: Mapped[str | None] = mapped_column(ForeignKey("outgoing_transfers.id"))
     # What it is for: the intent, refund or payout whose money this moves (sweeps: None).
     reference: Mapped[str | None] = mapped_column(String(40))
+    # Refunds and payouts: the merchant whose balance pays (migration 0009).
+    merchant_id: Mapped[str | None] = mapped_column(String(40))
     # EVM fields as signed.
     nonce: Mapped[int | None] = mapped_column(BigInteger)
     gas_limit: Mapped[int | None] = mapped_column(BigInteger)

@@ -65,6 +65,8 @@ FEE_WALLET_SHORT = "fee_wallet_insufficient"
 FEE_LIMIT_TOO_HIGH = "fee_limit_too_high"
 BATCH_FULL = "batch_full"  # the signer takes at most MAX_TRANSFERS per request
 MAX_TRANSFERS = 1000
+# What a Move is for: the token transfers a plan exists to make (the rest pay for them).
+MOVE_PURPOSES = frozenset({"sweep", "refund", "payout"})
 
 __all__ = [
     "TRX",
@@ -72,6 +74,7 @@ __all__ = [
     "EvmDeposit",
     "EvmFeeWallet",
     "LegacyFees",
+    "Move",
     "PlanningError",
     "SweepPlan",
     "SweepPolicy",
@@ -80,8 +83,11 @@ __all__ = [
     "TronDeposit",
     "TronFeeWallet",
     "TronFees",
+    "plan_evm_moves",
     "plan_evm_sweep",
+    "plan_tron_moves",
     "plan_tron_sweep",
+    "sweep_moves",
 ]
 
 _WIDE = Context(prec=200)  # Decimal products of uint256 amounts and prices, never rounded
@@ -92,6 +98,25 @@ _CENT = Decimal("0.01")
 class SweepPlan:
     transfers: list[PlannedTransfer]
     summary: PlanSummary
+
+
+@dataclass(frozen=True)
+class Move:
+    """One token transfer out of a source address: a sweep of a whole balance to the
+    treasury, or a refund or payout of `amount` to a customer's or supplier's address.
+    `holding.estimate` is the gas (EVM) or energy (Tron) of exactly this transfer."""
+
+    key: str
+    purpose: str  # sweep | refund | payout
+    holding: TokenHolding
+    amount: int
+    destination: str  # display form
+    reference: str | None = None  # the refund or payout it carries
+    merchant_id: str | None = None  # whose balance pays it
+
+
+def sweep_moves(address: str, picked: Sequence[TokenHolding], treasury: str) -> list[Move]:
+    return [Move(f"sweep:{address}:{h.symbol}", "sweep", h, h.balance, treasury) for h in picked]
 
 
 # --- shared ----------------------------------------------------------------------------------
@@ -113,7 +138,7 @@ class _Tally:
         for t in transfers:
             self.estimated += t.estimated_fee_base_units
             self.worst += t.max_fee_base_units
-            if t.purpose == "sweep":
+            if t.purpose in MOVE_PURPOSES:
                 self.totals[t.asset] = self.totals.get(t.asset, 0) + t.amount_base_units
 
 
@@ -197,7 +222,8 @@ def plan_evm_sweep(
             if _below_threshold(deposit.holdings, picked):
                 tally.skip(BELOW_THRESHOLD)
             continue
-        planned = _evm_address(deposit, picked, fee_wallet, nonce, fees, chain_id, policy)
+        moves = sweep_moves(deposit.address, picked, policy.treasury)
+        planned = _evm_address(deposit, moves, fee_wallet, nonce, fees, chain_id, policy)
         if _is_dust(sum(t.estimated_fee_base_units for t in planned), picked, policy):
             tally.skip(DUST)
             continue
@@ -218,16 +244,17 @@ def plan_evm_sweep(
 
 def _evm_address(
     deposit: EvmDeposit,
-    picked: Sequence[TokenHolding],
+    moves: Sequence[Move],
     fee_wallet: EvmFeeWallet,
     wallet_nonce: int,
     fees: Eip1559Fees | LegacyFees,
     chain_id: int,
     policy: SweepPolicy,
 ) -> list[PlannedTransfer]:
+    """The fee top-up `deposit` needs (if any), then its moves at its own nonces."""
     per_gas, expected = fees.max_fee_per_gas, fees.expected_price
     max_fee_per_gas, tip, gas_price = _evm_fee_fields(fees)
-    limits = [policy.with_margin(h.estimate) for h in picked]
+    limits = [policy.with_margin(m.holding.estimate) for m in moves]
     shortfall = sum(limit * per_gas for limit in limits) - deposit.native_balance
     planned: list[PlannedTransfer] = []
     topup_key = None
@@ -256,23 +283,26 @@ def _evm_address(
                 gas_price=gas_price,
             )
         )
-    for offset, (holding, limit) in enumerate(zip(picked, limits, strict=True)):
+    for offset, (move, limit) in enumerate(zip(moves, limits, strict=True)):
+        holding = move.holding
         planned.append(
             PlannedTransfer(
-                key=f"sweep:{deposit.address}:{holding.symbol}",
-                purpose="sweep",
+                key=move.key,
+                purpose=move.purpose,
                 network=policy.network,
                 source_address=deposit.address,
                 source_path=deposit.path,
-                destination_address=policy.treasury,
+                destination_address=move.destination,
                 destination_path=None,
                 asset=holding.symbol,
                 token_contract=holding.contract,
                 decimals=holding.decimals,
-                amount_base_units=holding.balance,
+                amount_base_units=move.amount,
                 max_fee_base_units=limit * per_gas,
                 estimated_fee_base_units=holding.estimate * expected,
                 depends_on=topup_key,
+                reference=move.reference,
+                merchant_id=move.merchant_id,
                 chain_id=chain_id,
                 nonce=deposit.nonce + offset,
                 gas_limit=limit,
@@ -289,6 +319,44 @@ def _evm_fee_fields(fees: Eip1559Fees | LegacyFees) -> tuple[int | None, int | N
     if isinstance(fees, LegacyFees):
         return None, None, fees.gas_price
     return fees.max_fee_per_gas, fees.priority_fee, None
+
+
+def plan_evm_moves(
+    *,
+    kind: str,
+    sources: Sequence[tuple[EvmDeposit, Sequence[Move]]],
+    fee_wallet: EvmFeeWallet,
+    fees: Eip1559Fees | LegacyFees,
+    chain_id: int,
+    policy: SweepPolicy,
+    max_transfers: int = MAX_TRANSFERS,
+) -> tuple[SweepPlan, list[Move]]:
+    """Refunds and payouts: every source's moves, in the order given (no threshold, no
+    dust rule: the merchant asked for each). The moves of a source the fee wallet cannot
+    fund, or that would overfill the request, are returned as left for the next round."""
+    transfers: list[PlannedTransfer] = []
+    left: list[Move] = []
+    tally = _Tally()
+    nonce, budget = fee_wallet.nonce, fee_wallet.balance
+    for deposit, moves in sources:
+        if not moves:
+            continue
+        planned = _evm_address(deposit, moves, fee_wallet, nonce, fees, chain_id, policy)
+        spend = sum(t.amount_base_units + t.max_fee_base_units
+                    for t in planned if t.purpose == "fee_topup")  # fmt: skip
+        if spend > budget:
+            tally.skip(FEE_WALLET_SHORT)
+            left.extend(moves)
+            continue
+        if len(transfers) + len(planned) > max_transfers:
+            tally.skip(BATCH_FULL)
+            left.extend(moves)
+            continue
+        budget -= spend
+        nonce += sum(1 for t in planned if t.purpose == "fee_topup")
+        transfers.extend(planned)
+        tally.add(planned)
+    return SweepPlan(transfers, _summary(kind, policy, tally)), left
 
 
 # --- Tron ------------------------------------------------------------------------------------
@@ -341,11 +409,12 @@ def plan_tron_sweep(
             if _below_threshold(deposit.holdings, picked):
                 tally.skip(BELOW_THRESHOLD)
             continue
+        moves = sweep_moves(deposit.address, picked, policy.treasury)
         energies = [policy.with_margin(h.estimate) for h in picked]
         if any(e * fees.energy_price > MAX_FEE_LIMIT_SUN for e in energies):
             tally.skip(FEE_LIMIT_TOO_HIGH)
             continue
-        planned, after = _tron_address(ctx, deposit, picked, energies, wallet)
+        planned, after = _tron_address(ctx, deposit, moves, energies, wallet)
         if _is_dust(sum(t.estimated_fee_base_units for t in planned), picked, policy):
             tally.skip(DUST)
             continue
@@ -361,10 +430,55 @@ def plan_tron_sweep(
     return SweepPlan(transfers, _summary("sweep", policy, tally))
 
 
+def plan_tron_moves(
+    *,
+    kind: str,
+    sources: Sequence[tuple[TronDeposit, Sequence[Move]]],
+    fee_wallet: TronFeeWallet,
+    fees: TronFees,
+    block: TronBlockRef,
+    policy: SweepPolicy,
+    delegate: bool,
+    max_transfers: int = MAX_TRANSFERS,
+) -> tuple[SweepPlan, list[Move]]:
+    """`plan_evm_moves` for Tron: energy delegated where the fee wallet can, else TRX."""
+    ctx = _TronContext(fee_wallet, fees, block, policy, delegate)
+    wallet = _TronWallet(
+        fee_wallet.balance,
+        fee_wallet.delegatable_energy_sun,
+        fee_wallet.staked_bandwidth_left,
+        fee_wallet.free_bandwidth_left,
+    )
+    transfers: list[PlannedTransfer] = []
+    left: list[Move] = []
+    tally = _Tally()
+    for deposit, moves in sources:
+        if not moves:
+            continue
+        energies = [policy.with_margin(m.holding.estimate) for m in moves]
+        if any(e * fees.energy_price > MAX_FEE_LIMIT_SUN for e in energies):
+            tally.skip(FEE_LIMIT_TOO_HIGH)
+            left.extend(moves)
+            continue
+        planned, after = _tron_address(ctx, deposit, moves, energies, wallet)
+        if after.budget < 0:
+            tally.skip(FEE_WALLET_SHORT)
+            left.extend(moves)
+            continue
+        if len(transfers) + len(planned) > max_transfers:
+            tally.skip(BATCH_FULL)
+            left.extend(moves)
+            continue
+        wallet = after
+        transfers.extend(planned)
+        tally.add(planned)
+    return SweepPlan(transfers, _summary(kind, policy, tally)), left
+
+
 def _tron_address(
     ctx: _TronContext,
     deposit: TronDeposit,
-    picked: Sequence[TokenHolding],
+    moves: Sequence[Move],
     energies: Sequence[int],
     wallet: _TronWallet,
 ) -> tuple[list[PlannedTransfer], _TronWallet]:
@@ -373,29 +487,30 @@ def _tron_address(
     if ctx.delegate:
         stake = ctx.fees.stake_for(sum(energies))
         if stake <= wallet.delegatable:
-            delegated = _tron_plan(ctx, deposit, picked, energies, wallet, stake)
+            delegated = _tron_plan(ctx, deposit, moves, energies, wallet, stake)
             if delegated[1].budget >= 0:
                 return delegated
-    return _tron_plan(ctx, deposit, picked, energies, wallet, 0)
+    return _tron_plan(ctx, deposit, moves, energies, wallet, 0)
 
 
 def _tron_plan(
     ctx: _TronContext,
     deposit: TronDeposit,
-    picked: Sequence[TokenHolding],
+    moves: Sequence[Move],
     energies: Sequence[int],
     wallet: _TronWallet,
     stake: int,
 ) -> tuple[list[PlannedTransfer], _TronWallet]:
-    fees, policy = ctx.fees, ctx.policy
+    fees = ctx.fees
     sweeps: list[PlannedTransfer] = []
     # The address's own bandwidth pays its sweeps' bytes while it lasts (a new account
     # starts with the free allowance); what it does not cover burns from its TRX.
     own_bandwidth = deposit.bandwidth_left if deposit.activated else fees.free_bandwidth
     needed = 0  # TRX the address must hold for its sweeps
-    for holding, energy in zip(picked, energies, strict=True):
+    for move, energy in zip(moves, energies, strict=True):
+        holding = move.holding
         fee_limit = max(1, energy * fees.energy_price)
-        size = _trigger_size(ctx, deposit, holding, fee_limit)
+        size = _trigger_size(ctx, deposit, move, fee_limit)
         burn = 0
         if own_bandwidth >= size:
             own_bandwidth -= size
@@ -406,12 +521,14 @@ def _tron_plan(
         sweeps.append(
             _tron_transfer(
                 ctx,
-                key=f"sweep:{deposit.address}:{holding.symbol}",
-                purpose="sweep",
+                key=move.key,
+                purpose=move.purpose,
                 source=(deposit.address, deposit.path),
-                destination=(policy.treasury, None),
+                destination=(move.destination, None),
                 asset=(holding.symbol, holding.contract, holding.decimals),
-                amount=holding.balance,
+                amount=move.amount,
+                reference=move.reference,
+                merchant_id=move.merchant_id,
                 max_fee=fee_limit + size * fees.bandwidth_price,
                 estimated_fee=energy_cost + burn,
                 contract_type="TriggerSmartContract",
@@ -535,6 +652,8 @@ def _tron_transfer(
     estimated_fee: int,
     contract_type: str,
     depends_on: str | None = None,
+    reference: str | None = None,
+    merchant_id: str | None = None,
     fee_limit: int | None = None,
     resource: str | None = None,
     lock: bool | None = None,
@@ -558,6 +677,8 @@ def _tron_transfer(
         max_fee_base_units=max_fee,
         estimated_fee_base_units=estimated_fee,
         depends_on=depends_on,
+        reference=reference,
+        merchant_id=merchant_id,
         tron_contract_type=contract_type,
         ref_block_bytes=block.ref_block_bytes,
         ref_block_hash=block.ref_block_hash,
@@ -588,13 +709,11 @@ def _size(ctx: _TronContext, contract: tron_proto.TronContract, fee_limit: int =
     return len(tron_proto.encode_signed(raw, SIGNATURE)) + RESULT_SIZE
 
 
-def _trigger_size(
-    ctx: _TronContext, deposit: TronDeposit, holding: TokenHolding, fee_limit: int
-) -> int:
-    to = tron_address_bytes(ctx.policy.treasury)
-    data = token_transfer_data(to[1:], holding.balance)
+def _trigger_size(ctx: _TronContext, deposit: TronDeposit, move: Move, fee_limit: int) -> int:
+    to = tron_address_bytes(move.destination)
+    data = token_transfer_data(to[1:], move.amount)
     contract = tron_proto.trigger_smart_contract(
-        tron_address_bytes(deposit.address), tron_address_bytes(holding.contract), data
+        tron_address_bytes(deposit.address), tron_address_bytes(move.holding.contract), data
     )
     return _size(ctx, contract, fee_limit)
 

@@ -30,6 +30,7 @@ class PlannedTransfer:
     estimated_fee_base_units: int  # what the plan expects to pay
     depends_on: str | None = None  # the key of a transfer that must be mined first
     reference: str | None = None  # the intent / refund / payout it serves
+    merchant_id: str | None = None  # refunds and payouts: whose balance pays
     replaces: str | None = None  # ot_… it redoes (EVM fee bump, Tron re-plan)
     # EVM
     chain_id: int | None = None

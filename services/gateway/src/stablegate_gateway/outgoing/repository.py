@@ -31,6 +31,7 @@ from stablegate_common.core.errors import Conflict, InvalidRequest, InvalidState
 from stablegate_common.core.ids import new_id
 from stablegate_common.events import make_event
 from stablegate_common.events.contracts import OutgoingTransferUpdated
+from stablegate_gateway.disbursements.follow import follow_transfer
 from stablegate_gateway.outgoing.models import OutgoingBatch, OutgoingTransfer
 from stablegate_gateway.outgoing.plans import PlannedTransfer, PlanSummary
 from stablegate_gateway.outgoing.states import (
@@ -312,6 +313,7 @@ def _transfer(
         amount_base_units=plan.amount_base_units,
         depends_on=ids[plan.depends_on] if plan.depends_on is not None else None,
         reference=plan.reference,
+        merchant_id=plan.merchant_id,
         nonce=plan.nonce if evm else None,
         gas_limit=plan.gas_limit if evm else None,
         max_fee_per_gas=plan.max_fee_per_gas if plan.network == "ethereum" else None,
@@ -752,6 +754,7 @@ async def apply_event(
     transfer.updated_at = now
     await session.flush()
     _publish(session, transfer, previous=previous)
+    await follow_transfer(session, transfer)
     return transfer
 
 
@@ -782,6 +785,7 @@ def _publish(
         fee_paid_base_units=transfer.fee_paid_base_units,
         failure_reason=transfer.failure_reason,
         expiration_ms=transfer.expiration_ms,
+        merchant_id=transfer.merchant_id,
     )
     add_to_outbox(
         session,

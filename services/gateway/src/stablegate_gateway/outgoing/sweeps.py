@@ -305,8 +305,8 @@ async def _plan_evm(
         deposits, refused = await evm.deposits(
             sources, assets, policy.treasury, confirmed_block=confirmed
         )
-        wallet = dataclasses.replace(wallet, nonce=await _nonce(evm, floors, wallet))
-        deposits = [dataclasses.replace(d, nonce=await _nonce(evm, floors, d)) for d in deposits]
+        wallet = dataclasses.replace(wallet, nonce=await nonce_for(evm, floors, wallet))
+        deposits = [dataclasses.replace(d, nonce=await nonce_for(evm, floors, d)) for d in deposits]
     finally:
         await evm.close()
     _gauge(net.name, assets, [h for d in deposits for h in d.holdings])
@@ -316,7 +316,9 @@ async def _plan_evm(
     return plan, refused
 
 
-async def _nonce(evm: EvmQuotes, floors: dict[str, int], source: EvmFeeWallet | EvmDeposit) -> int:
+async def nonce_for(
+    evm: EvmQuotes, floors: dict[str, int], source: EvmFeeWallet | EvmDeposit
+) -> int:
     """The nonce the plan starts `source` at: the lowest canceling one while it is still
     unused (not below the latest count, under the pending one), else the pending one."""
     floor = floors.get(source.address.lower())
