@@ -5,11 +5,14 @@ network at a time: the nonces of the fee wallet and of every source stay gap-fre
 sweep never empties an address a refund is being paid from):
 - the pending ones with nothing left that could be signed or mined, and approved where
   they need it, oldest first, of one kind per round (refunds first);
-- each is paid from **the intent's own deposit address while its confirmed balance still
-  covers it** (the cheapest: one transfer, and the funds never moved), **else from the
-  network's payout wallet** (GATEWAY_PAYOUT_WALLET_ADDRESS_<NET>, at its reserved path);
-  payouts always come from the payout wallet. One that no source covers stays pending and
-  is tried again next round;
+- a refund is paid from **the intent's own deposit address while its confirmed balance
+  still covers it** (the cheapest: one transfer, and the funds never moved), **else from
+  the network's payout wallet** (GATEWAY_PAYOUT_WALLET_ADDRESS_<NET>, at its reserved
+  path); a payout from one of **the merchant's own deposit addresses that still holds it
+  all** (largest first), else from the payout wallet. Funds are pooled in our custody and
+  the ledger keeps what each merchant is owed, so which address pays changes no balance;
+  one source per transfer keeps it one transaction. One that no source covers stays
+  pending and is tried again next round;
 - gas and energy are planned as for sweeps (`outgoing.planner`): the fee wallet tops the
   source up, or delegates Tron energy; the gas/energy of each transfer is the node's
   estimate of exactly that transfer (its destination and amount).
@@ -55,6 +58,7 @@ log = logging.getLogger(__name__)
 
 DISBURSEMENT_JOB = "plan-disbursements"
 MAX_PER_ROUND = 200
+PAYOUT_CANDIDATES = 20  # deposit addresses a payout may be paid from, largest first
 DEPOSIT = "deposit_address"
 PAYOUT_WALLET = "payout_wallet"
 
@@ -178,6 +182,25 @@ async def _sources(
         for d in waiting:
             if d.payment_intent_id in by_intent:
                 found[d.id] = by_intent[d.payment_intent_id]
+    payouts = [d for d in waiting if d.kind == "payout"]
+    if payouts:
+        account = account_path(ctx, net.family)
+        for d in payouts:
+            # The merchant's deposit addresses that received the most on this network.
+            held = await session.execute(
+                select(DepositAddress.address, DepositAddress.derivation_index)
+                .join(PaymentIntent, PaymentIntent.deposit_address_id == DepositAddress.id)
+                .where(
+                    PaymentIntent.merchant_id == d.merchant_id,
+                    PaymentIntent.network == net.name,
+                    PaymentIntent.asset == d.asset,
+                    PaymentIntent.amount_confirmed_base_units > 0,
+                )
+                .order_by(PaymentIntent.amount_confirmed_base_units.desc())
+                .limit(PAYOUT_CANDIDATES)
+            )
+            for rank, (address, index) in enumerate(held.all()):
+                found[f"{d.id}#{rank}"] = DepositSource(address, f"{account}/0/{index}")
     wallet = ctx.settings.outgoing.payout_wallet(net.name)
     if wallet is not None:
         address = wallet.address.lower() if net.family == "evm" else wallet.address
@@ -197,6 +220,11 @@ def _assign(
         own = found.get(d.id)
         if own is not None and own.address in facts:
             candidates.append(facts[own.address])
+        rank = 0
+        while (held := found.get(f"{d.id}#{rank}")) is not None:
+            if held.address in facts:
+                candidates.append(facts[held.address])
+            rank += 1
         if PAYOUT_WALLET in found and found[PAYOUT_WALLET].address in facts:
             candidates.append(facts[found[PAYOUT_WALLET].address])
         for source in candidates:
