@@ -9,18 +9,16 @@ plan while the first batch is unfinished plans nothing.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from eth_utils import to_checksum_address
 from sqlalchemy import update
 
 from devnet.tron import TronDevnet
-from stablegate_common.db import Database
 from stablegate_common.events.contracts import ChainTxNotFound
 from stablegate_gateway.context import GatewayContext
 from stablegate_gateway.intents.models import PaymentIntent
@@ -32,51 +30,17 @@ from stablegate_gateway.outgoing.planner import TRX
 from stablegate_gateway.outgoing.replan import TronReplan
 from stablegate_gateway.outgoing.sweep_config import SweepSettings
 from stablegate_gateway.outgoing.sweeps import SWEEP_PENDING, SweepTargets, plan_sweeps
-from stablegate_gateway.settings import GatewaySettings
 from stablegate_signer import documents
 from stablegate_signer.keys import Seed
 from stablegate_signer.policy import Policy
 from stablegate_signer.signing import Signer
 from tests.fixtures.anvil import AnvilChain, fresh_address
-from tests.fixtures.gateway import SettingsFactory, migrate
 from tests.fixtures.payments import create_intent
 from tests.fixtures.tron import fresh_tron_account
 from tests.gateway.outgoing_support import make_batch, tron_plan
 
 SEED = Seed("test test test test test test test test test test test junk")
 USDT = 10**6
-
-
-@pytest.fixture
-async def sweep_ctx(
-    gateway_settings_factory: SettingsFactory,
-) -> AsyncIterator[Callable[..., Any]]:
-    """Builds a context on a migrated schema with the given assets file, xpubs and sweep
-    settings; disposes of it afterwards."""
-    opened: list[Database] = []
-    migrated = False
-
-    async def make(
-        assets_file: Path,
-        sweeps: SweepSettings,
-        outgoing: OutgoingSettings | None = None,
-        **gateway: Any,
-    ) -> GatewayContext:
-        nonlocal migrated
-        settings: GatewaySettings = gateway_settings_factory(assets_file=assets_file, **gateway)
-        settings = settings.model_copy(
-            update={"sweeps": sweeps, "outgoing": outgoing or OutgoingSettings()}
-        )
-        if not migrated:
-            await migrate(settings.database)
-            migrated = True
-        db = Database(settings.database)
-        opened.append(db)
-        return GatewayContext(settings, settings.asset_registry(), db)
-
-    yield make
-    for db in opened:
-        await db.dispose()
 
 
 async def _merchant(ctx: GatewayContext) -> str:
