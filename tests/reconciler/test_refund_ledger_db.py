@@ -3,7 +3,8 @@ own path (handler behind the inbox): a signed refund reserves what it pays from 
 merchant's available balance, its confirmation settles it from the deposit address, a
 revert on chain releases the reserve and books the fee, a reorg reserves it again; each
 change of the balance is one `balance.updated` with a newer sequence. An update without
-its merchant, or with another one, is refused whole."""
+its merchant, or with another one, is refused whole. A payout wallet's holding is in
+the books but not reconciled."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from stablegate_common.db import Database
 from stablegate_common.events import Event
 from stablegate_reconciler.ledger.models import Balance, OutgoingBooking
 from stablegate_reconciler.ledger.rules import UnbookableTransfer
+from stablegate_reconciler.reconciliation.service import holdings_to_check
 from tests.reconciler.factories import (
     USDT,
     evm_address,
@@ -318,6 +320,37 @@ async def test_an_update_naming_another_merchant_is_refused(
 
     assert await owed(ledger_db, merchant) == (0, 5 * USDT, 2)
     assert await balance(ledger_db, "mer_" + "0" * 8) is None
+
+
+async def test_a_payout_from_the_payout_wallet_is_booked_but_the_wallet_not_reconciled(
+    ledger_db: Database, registry: AssetRegistry
+) -> None:
+    """The payout wallet was funded from outside the ledger: its holding in the books only
+    sees what left it, so reconciliation compares the deposit addresses alone."""
+    deposit, wallet = evm_address(), evm_address()
+    merchant = (await paid_intent(ledger_db, deposit, 30 * USDT)).data["merchant_id"]
+    sent = refund_of(
+        merchant,
+        wallet,
+        20 * USDT,
+        sequence=4,
+        purpose="payout",
+        state="broadcast",
+        reference="po_" + secrets.token_hex(8),
+    )
+    await deliver_outgoing(ledger_db, sent, registry)
+    assert await owed(ledger_db, merchant) == (10 * USDT, 20 * USDT, 2)
+
+    await deliver_outgoing(ledger_db, confirmed(sent, sequence=5), registry)
+
+    assert await owed(ledger_db, merchant) == (10 * USDT, 0, 3)
+    books = await account_balances(ledger_db)
+    assert books[f"asset:ethereum:USDT:{wallet}"] == -20 * USDT
+    assert books[f"asset:ethereum:USDT:{deposit}"] == 30 * USDT
+    assert books[f"native:ethereum:ETH:{wallet}"] == -FEE
+    async with ledger_db.sessions() as session:
+        checked = await holdings_to_check(session)
+    assert [h.address for h in checked["ethereum"]] == [deposit]
 
 
 async def test_a_sweep_that_names_a_merchant_changes_no_balance(
