@@ -209,8 +209,11 @@ def test_what_each_purpose_and_state_books(
     ("facts", "param"),
     [
         pytest.param(sweep(fee_paid_base_units=None), "fee_paid_base_units", id="confirmed-no-fee"),
-        pytest.param(sweep(purpose="refund"), "purpose", id="refund-not-yet"),
-        pytest.param(sweep(purpose="payout"), "purpose", id="payout-not-yet"),
+        pytest.param(sweep(purpose="refund"), "merchant_id", id="refund-without-merchant"),
+        pytest.param(
+            sweep(purpose="payout", state="signed"), "merchant_id", id="payout-without-merchant"
+        ),
+        pytest.param(sweep(purpose="airdrop"), "purpose", id="unknown-purpose"),
         pytest.param(sweep(destination_address=None), "destination_address", id="sweep-nowhere"),
     ],
 )
@@ -223,7 +226,7 @@ def test_what_cannot_be_booked_is_refused_naming_the_field(
 
 
 def test_a_reverted_refund_still_books_its_fee() -> None:
-    legs = outgoing_legs(sweep(purpose="refund", state="failed"))
+    legs = outgoing_legs(sweep(purpose="refund", state="failed", merchant_id="mer_1"))
     assert [leg.kind for leg in legs] == ["fee"]
 
 

@@ -306,18 +306,18 @@ async def test_tron_fee_wallet_operations_book_their_fees_and_stake(
     }
 
 
-async def test_a_purpose_the_ledger_cannot_book_yet_is_refused_whole(
+async def test_a_purpose_the_ledger_cannot_book_is_refused_whole(
     ledger_db: Database, registry: AssetRegistry
 ) -> None:
-    refund = outgoing_event(sequence=5, purpose="refund", reference="pi_123")
+    unknown = outgoing_event(sequence=5, purpose="airdrop", reference="pi_123")
 
     with pytest.raises(UnbookableTransfer) as refused:
-        await deliver_outgoing(ledger_db, refund, registry)
+        await deliver_outgoing(ledger_db, unknown, registry)
 
     assert refused.value.param == "purpose"
     assert await entries(ledger_db) == []
     async with ledger_db.sessions() as session:
-        assert await session.get(OutgoingBooking, refund.subject) is None  # rolled back
+        assert await session.get(OutgoingBooking, unknown.subject) is None  # rolled back
 
 
 async def test_an_update_that_changes_what_a_transfer_is_is_refused(

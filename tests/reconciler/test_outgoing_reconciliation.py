@@ -3,7 +3,8 @@ PostgreSQL and the ledger's own consumer path: a sweep mined before its confirma
 booked is pending, not a discrepancy; a sweep booked before the compared block shows it
 is pending too; after the booking the ledger and the chain agree. Tokens gone without a
 transfer in flight, gone by another amount, or in flight past the grace period still open
-a discrepancy."""
+a discrepancy. A partial refund from a deposit address is reserved without a gap, pending
+while mined and unbooked, and equal to the chain once settled."""
 
 from __future__ import annotations
 
@@ -48,7 +49,12 @@ async def bury(anvil: AnvilChain, registry: AssetRegistry) -> None:
 
 
 async def paid_deposit(
-    db: Database, anvil: AnvilChain, registry: AssetRegistry, amount: int
+    db: Database,
+    anvil: AnvilChain,
+    registry: AssetRegistry,
+    amount: int,
+    *,
+    merchant_id: str = "mer_reconciled",
 ) -> str:
     """A deposit address anvil signs for, paid `amount` USDT and booked (an intent)."""
     deposit = await anvil.new_account()
@@ -59,6 +65,7 @@ async def paid_deposit(
         token_contract=anvil.usdt,
         deposit_address=deposit,
         amount_base_units=amount,
+        merchant_id=merchant_id,
     )
     await deliver(db, paid)
     return deposit
@@ -265,3 +272,42 @@ async def test_a_reorg_that_drops_a_booked_sweep_keeps_the_books_equal_to_the_ch
     assert (final.tally.mismatches, final.tally.pending) == (0, 0)
     assert await discrepancies(ledger_db) == []
     assert (await account_balances(ledger_db))["treasury:ethereum:USDT"] == 11 * USDT
+
+
+async def test_a_partial_refund_from_a_deposit_address_keeps_the_books_equal_to_the_chain(
+    ledger_db: Database, anvil: AnvilChain, registry: AssetRegistry, job: ReconciliationJob
+) -> None:
+    deposit = await paid_deposit(ledger_db, anvil, registry, 15 * USDT, merchant_id="mer_refund")
+    signed = next_update(
+        broadcast(anvil, deposit, 6 * USDT),
+        sequence=3,
+        purpose="refund",
+        state="signed",
+        previous_state="awaiting_signature",
+        reference="re_recon",
+        merchant_id="mer_refund",
+    )
+    await deliver_outgoing(ledger_db, signed, registry)
+    reserved = await job.run()  # reserved in the books; nothing left the address
+    assert (reserved.tally.mismatches, reserved.tally.pending) == (0, 0)
+
+    sent = next_update(signed, sequence=4, state="broadcast")
+    await deliver_outgoing(ledger_db, sent, registry)
+    block = await send_sweep(anvil, deposit, 6 * USDT)  # to the customer's address
+    seen = mined(sent, block)
+    await deliver_outgoing(ledger_db, seen, registry)
+    await bury(anvil, registry)
+
+    window = await job.run()
+    assert (window.tally.mismatches, window.tally.pending) == (0, 1)
+
+    await deliver_outgoing(ledger_db, confirmed(seen, block), registry)
+    settled = await job.run()
+
+    assert (settled.tally.checked, settled.tally.mismatches, settled.tally.pending) == (1, 0, 0)
+    assert await discrepancies(ledger_db) == []
+    balances = await account_balances(ledger_db)
+    assert balances[f"asset:ethereum:USDT:{deposit}"] == 9 * USDT
+    assert await anvil.balance_of(anvil.usdt, deposit) == 9 * USDT
+    assert balances["reserved:merchant:mer_refund:ethereum:USDT"] == 0
+    assert balances["liability:merchant:mer_refund:ethereum:USDT"] == -9 * USDT

@@ -69,6 +69,7 @@ async def test_a_confirmed_transfer_is_booked_once_with_balanced_postings(
         "asset": "USDT",
         "decimals": 6,
         "available_base_units": str(25 * USDT),
+        "reserved_base_units": "0",
     }
 
 

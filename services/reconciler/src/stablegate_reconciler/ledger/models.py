@@ -34,8 +34,9 @@ from stablegate_reconciler.db import ReconcilerBase
 class Account(ReconcilerBase):
     __tablename__ = "accounts"
     __table_args__ = (
-        # asset: tokens at an address of ours (reconciled); native: native coin at one;
-        # external: what left our addresses for the treasury; expense: network fees.
+        # asset: tokens at an address of ours (reconciled at deposit addresses); native:
+        # native coin at one; external: what left our addresses for the treasury; expense:
+        # network fees; liability: what merchants are owed (available, and reserved).
         CheckConstraint(
             "kind IN ('asset', 'liability', 'native', 'external', 'expense')", name="kind"
         ),
@@ -63,7 +64,7 @@ class JournalEntry(ReconcilerBase):
         UniqueConstraint("transfer_id", "booking_no"),
         CheckConstraint(
             "kind IN ('transfer_confirmed', 'transfer_reverted', 'outgoing_movement', "
-            "'network_fee', 'outgoing_reversal')",
+            "'network_fee', 'outgoing_reserve', 'outgoing_reversal')",
             name="kind",
         ),
         CheckConstraint("booking_no >= 1", name="booking_no_positive"),
@@ -92,6 +93,8 @@ class Booking(ReconcilerBase):
     """Where one transfer stands in the books: booked (owed to the merchant) or not."""
 
     __tablename__ = "bookings"
+    # Reconciliation checks the addresses intents were paid at (deposit addresses).
+    __table_args__ = (Index("ix_bookings_network_deposit_address", "network", "deposit_address"),)
 
     transfer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     intent_id: Mapped[str] = mapped_column(String(40), index=True)
@@ -116,7 +119,9 @@ class IntentPosition(ReconcilerBase):
 
 
 class Balance(ReconcilerBase):
-    """What a merchant is owed per network and asset (the negated liability account)."""
+    """What a merchant is owed per network and asset: available (the negated liability
+    account) and reserved for its refunds and payouts in flight (the negated reserved
+    account). `available + reserved` is what it is owed."""
 
     __tablename__ = "balances"
 
@@ -125,6 +130,7 @@ class Balance(ReconcilerBase):
     asset: Mapped[str] = mapped_column(String(8), primary_key=True)
     decimals: Mapped[int] = mapped_column(Integer)
     available_base_units: Mapped[int] = mapped_column(BaseUnits)
+    reserved_base_units: Mapped[int] = mapped_column(BaseUnits, default=0)
     sequence: Mapped[int] = mapped_column(BigInteger)  # of its balance.updated events
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -158,7 +164,7 @@ class ObservedTransfer(ReconcilerBase):
 class OutgoingBooking(ReconcilerBase):
     """Where one outgoing transfer (ot_…) stands in the books: the newest update applied
     (the gateway's version of the transfer), its state, and the legs booked for it, which
-    a reversal takes back exactly."""
+    a reversal takes back exactly (a refund's or payout's reserve among them)."""
 
     __tablename__ = "outgoing_bookings"
     __table_args__ = (Index("ix_outgoing_bookings_network_state", "network", "state"),)
@@ -169,6 +175,7 @@ class OutgoingBooking(ReconcilerBase):
     network: Mapped[str] = mapped_column(String(16))
     asset: Mapped[str] = mapped_column(String(12))
     source_address: Mapped[str] = mapped_column(String(64))
+    merchant_id: Mapped[str | None] = mapped_column(String(40))  # refunds and payouts
     state: Mapped[str] = mapped_column(String(24))
     version: Mapped[int] = mapped_column(BigInteger)  # the event sequence last applied
     block_number: Mapped[int | None] = mapped_column(BigInteger)

@@ -42,6 +42,24 @@ class OutgoingIdentity:
     network: str
     asset: str
     source_address: str
+    merchant_id: str | None  # refunds and payouts: whose balance pays
+
+
+@dataclass(frozen=True)
+class BalanceKey:
+    """One merchant's balance in one asset on one network."""
+
+    merchant_id: str
+    network: str
+    asset: str
+    decimals: int
+
+
+@dataclass(frozen=True)
+class MerchantBalance:
+    available_base_units: int
+    reserved_base_units: int
+    sequence: int  # of its balance.updated events
 
 
 async def advance_intent(session: AsyncSession, intent_id: str, sequence: int) -> bool:
@@ -122,37 +140,34 @@ async def move_account_balances(session: AsyncSession, deltas: dict[int, int]) -
 
 
 async def change_balance(
-    session: AsyncSession,
-    *,
-    merchant_id: str,
-    network: str,
-    asset: str,
-    decimals: int,
-    delta: int,
-) -> tuple[int, int]:
-    """Add `delta` to what the merchant is owed; returns (new available, new sequence)."""
+    session: AsyncSession, key: BalanceKey, *, available: int, reserved: int
+) -> MerchantBalance:
+    """Add these amounts to what the merchant has available and has reserved, and count
+    one more announcement of the balance."""
     stmt = (
         insert(Balance)
         .values(
-            merchant_id=merchant_id,
-            network=network,
-            asset=asset,
-            decimals=decimals,
-            available_base_units=delta,
+            merchant_id=key.merchant_id,
+            network=key.network,
+            asset=key.asset,
+            decimals=key.decimals,
+            available_base_units=available,
+            reserved_base_units=reserved,
             sequence=1,
         )
         .on_conflict_do_update(
             index_elements=[Balance.merchant_id, Balance.network, Balance.asset],
             set_={
-                "available_base_units": Balance.available_base_units + delta,
+                "available_base_units": Balance.available_base_units + available,
+                "reserved_base_units": Balance.reserved_base_units + reserved,
                 "sequence": Balance.sequence + 1,
                 "updated_at": func.now(),
             },
         )
-        .returning(Balance.available_base_units, Balance.sequence)
+        .returning(Balance.available_base_units, Balance.reserved_base_units, Balance.sequence)
     )
-    available, sequence = (await session.execute(stmt)).one()
-    return int(available), int(sequence)
+    now_available, now_reserved, sequence = (await session.execute(stmt)).one()
+    return MerchantBalance(int(now_available), int(now_reserved), int(sequence))
 
 
 async def record_observed_transfer(session: AsyncSession, values: dict[str, object]) -> bool:
@@ -187,6 +202,7 @@ async def claim_outgoing(
             network=identity.network,
             asset=identity.asset,
             source_address=identity.source_address,
+            merchant_id=identity.merchant_id,
             state="",
             version=-1,  # older than any update: the first one always applies
             outflow_base_units=0,

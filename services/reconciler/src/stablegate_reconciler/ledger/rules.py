@@ -59,8 +59,13 @@ def asset_account_code(network: str, asset: str, address: str) -> str:
 
 
 def liability_account_code(merchant_id: str, network: str, asset: str) -> str:
-    """What is owed to one merchant in one asset on one network."""
+    """What is owed to one merchant in one asset on one network, and free to pay out."""
     return f"liability:merchant:{merchant_id}:{network}:{asset}"
+
+
+def reserved_account_code(merchant_id: str, network: str, asset: str) -> str:
+    """What is owed to one merchant but held for its refunds and payouts in flight."""
+    return f"reserved:merchant:{merchant_id}:{network}:{asset}"
 
 
 def booking_actions(
@@ -118,31 +123,45 @@ def check_balanced(postings: Iterable[Posting]) -> None:
         raise UnbalancedEntry(f"postings sum to {total}, not zero", param="postings")
 
 
-# --- outgoing transfers (sweeps, fee top-ups, Tron resource operations) --------------------
+# --- outgoing transfers (sweeps, fee top-ups, Tron resources, refunds, payouts) -----------
 #
 # The gateway's `outgoing.transfer.updated` says where one of our transactions stands. The
 # books follow its state: `confirmed` books the movement and the network fee, `failed`
-# with a fee paid (reverted on chain) books the fee only, anything else books nothing. A
-# transfer whose state no longer calls for what is booked (a reorg took it back to
-# `broadcast`, or its fee changed when it was mined again) gets reversing entries for
-# exactly what was booked, then what its state calls for now.
+# with a fee paid (reverted on chain) books the fee only. A refund or payout, once signed
+# and until it settles (`signed`, `broadcast`, `canceling`), reserves its amount of what
+# the merchant is owed; anything else books nothing. A transfer whose state no longer
+# calls for what is booked (a reorg took it back to `broadcast`, or its fee changed when
+# it was mined again) gets reversing entries for exactly what was booked, then what its
+# state calls for now: confirming a reserved refund releases the reserve and settles it.
 #
 # Accounts, per network:
-#   asset:{network}:{asset}:{address}    tokens held at an address of ours (reconciled)
+#   asset:{network}:{asset}:{address}    tokens held at an address of ours (reconciled at
+#                                        deposit addresses)
 #   native:{network}:{coin}:{address}    native coin held at an address of ours: what our
 #                                        own transactions moved, not reconciled (the
 #                                        watchers report no native transfers from outside)
 #   staked:{network}:{coin}:{address}    native coin frozen for resources (Tron stake)
 #   treasury:{network}:{asset}           what was swept to the treasury (not ours to check)
 #   expense:network_fees:{network}       native coin the network charged us
+#   liability:merchant:{m}:{network}:{asset}  owed to the merchant, available
+#   reserved:merchant:{m}:{network}:{asset}   owed to the merchant, held for its refunds
+#                                             and payouts signed and not settled
 
-LegKind = Literal["movement", "fee"]
-EntryKind = Literal["outgoing_movement", "network_fee", "outgoing_reversal"]
+LegKind = Literal["movement", "fee", "reserve"]
+EntryKind = Literal["outgoing_movement", "network_fee", "outgoing_reserve", "outgoing_reversal"]
 
-# What each purpose moves besides its fee. Refunds and payouts also change what a merchant
-# is owed; their bookings come with them.
+# What each purpose moves besides its fee.
 MOVING_PURPOSES = frozenset({"sweep", "fee_topup", "stake"})
 FEE_ONLY_PURPOSES = frozenset({"resource_delegation", "resource_undelegation"})
+# Paid from a merchant's balance: reserved once signed, settled once confirmed.
+MERCHANT_PURPOSES = frozenset({"refund", "payout"})
+# Signed and not settled: the signed bytes may be mined, so the amount is not available.
+RESERVING_STATES = frozenset({"signed", "broadcast", "canceling"})
+_ENTRY_KINDS: dict[LegKind, EntryKind] = {
+    "movement": "outgoing_movement",
+    "fee": "network_fee",
+    "reserve": "outgoing_reserve",
+}
 
 
 class UnbookableTransfer(DomainError):
@@ -152,10 +171,11 @@ class UnbookableTransfer(DomainError):
 @dataclass(frozen=True)
 class LedgerAccount:
     code: str
-    kind: str  # asset | native | external | expense (and liability, for intents)
+    kind: str  # asset | native | external | expense | liability
     network: str
     asset: str
     address: str | None = None
+    merchant_id: str | None = None  # liability accounts
 
 
 @dataclass(frozen=True)
@@ -173,6 +193,7 @@ class OutgoingFacts:
     is_token: bool  # False: the native coin itself moves
     amount_base_units: int
     fee_paid_base_units: int | None
+    merchant_id: str | None = None  # refunds and payouts: whose balance pays
 
 
 @dataclass(frozen=True)
@@ -207,6 +228,28 @@ def fee_expense_account(network: str, coin: str) -> LedgerAccount:
     return LedgerAccount(f"expense:network_fees:{network}", "expense", network, coin)
 
 
+def merchant_accounts(
+    merchant_id: str, network: str, asset: str
+) -> tuple[LedgerAccount, LedgerAccount]:
+    """What the merchant is owed and free to pay out, and what is reserved of it."""
+    return (
+        LedgerAccount(
+            liability_account_code(merchant_id, network, asset),
+            "liability",
+            network,
+            asset,
+            merchant_id=merchant_id,
+        ),
+        LedgerAccount(
+            reserved_account_code(merchant_id, network, asset),
+            "liability",
+            network,
+            asset,
+            merchant_id=merchant_id,
+        ),
+    )
+
+
 def holding_account(facts: OutgoingFacts, address: str) -> LedgerAccount:
     """Where `facts.asset` sits at one of our addresses: a token holding or native coin."""
     if facts.is_token:
@@ -217,6 +260,11 @@ def holding_account(facts: OutgoingFacts, address: str) -> LedgerAccount:
 
 def outgoing_legs(facts: OutgoingFacts) -> tuple[Leg, ...]:
     """What the books should hold for this transfer in its current state."""
+    if facts.purpose in MERCHANT_PURPOSES and facts.merchant_id is None:
+        raise UnbookableTransfer(
+            f"{facts.transfer_id}: a {facts.purpose} needs the merchant whose balance pays",
+            param="merchant_id",
+        )
     if facts.state == "confirmed":
         if facts.fee_paid_base_units is None:
             raise UnbookableTransfer(
@@ -226,20 +274,35 @@ def outgoing_legs(facts: OutgoingFacts) -> tuple[Leg, ...]:
         return (*_movement(facts), *_fee(facts, facts.fee_paid_base_units))
     if facts.state == "failed" and facts.fee_paid_base_units is not None:
         return _fee(facts, facts.fee_paid_base_units)  # reverted on chain: the gas is spent
+    if facts.state in RESERVING_STATES:
+        return _reserve(facts)
     return ()
+
+
+def _reserve(facts: OutgoingFacts) -> tuple[Leg, ...]:
+    if facts.purpose not in MERCHANT_PURPOSES or facts.amount_base_units == 0:
+        return ()  # the business's own transfers reserve nothing
+    assert facts.merchant_id is not None  # outgoing_legs refused it
+    available, reserved = merchant_accounts(facts.merchant_id, facts.network, facts.asset)
+    amount = facts.amount_base_units
+    return (Leg("reserve", facts.asset, ((available, amount), (reserved, -amount))),)
 
 
 def _movement(facts: OutgoingFacts) -> tuple[Leg, ...]:
     if facts.purpose in FEE_ONLY_PURPOSES or facts.amount_base_units == 0:
         return ()  # a delegation moves no coin between addresses; a zero amount nothing
-    if facts.purpose not in MOVING_PURPOSES:
+    if facts.purpose not in MOVING_PURPOSES | MERCHANT_PURPOSES:
         raise UnbookableTransfer(
-            f"{facts.transfer_id}: the ledger cannot book a {facts.purpose!r} yet",
+            f"{facts.transfer_id}: the ledger cannot book a {facts.purpose!r}",
             param="purpose",
         )
     source = holding_account(facts, facts.source_address)
     if facts.purpose == "stake":
         destination = staked_account(facts.network, facts.asset, facts.source_address)
+    elif facts.purpose in MERCHANT_PURPOSES:
+        # Paid to someone outside: the merchant is owed less, and the tokens are gone.
+        assert facts.merchant_id is not None  # outgoing_legs refused it
+        destination, _ = merchant_accounts(facts.merchant_id, facts.network, facts.asset)
     elif facts.destination_address is None:
         raise UnbookableTransfer(
             f"{facts.transfer_id}: a {facts.purpose} needs a destination",
@@ -276,7 +339,7 @@ def rebook(target: Sequence[Leg], booked: Sequence[Leg]) -> list[OutgoingEntry]:
     ]
     entries.extend(
         OutgoingEntry(
-            "outgoing_movement" if leg.kind == "movement" else "network_fee",
+            _ENTRY_KINDS[leg.kind],
             leg.asset,
             tuple(Posting(account.code, amount) for account, amount in leg.postings),
         )
@@ -291,9 +354,23 @@ def holding_outflow(facts: OutgoingFacts) -> int:
     """Tokens this transfer takes from its source's reconciled holding once mined (0 when
     it moves native coin or nothing): what reconciliation may see gone from the chain
     before the ledger books it, or still there after."""
-    if facts.is_token and facts.purpose in MOVING_PURPOSES:
+    if facts.is_token and facts.purpose in MOVING_PURPOSES | MERCHANT_PURPOSES:
         return facts.amount_base_units
     return 0
+
+
+def merchant_balance_change(
+    entries: Sequence[OutgoingEntry], merchant_id: str, network: str, asset: str
+) -> tuple[int, int]:
+    """How much `entries` change what the merchant has available and has reserved (the
+    negated liabilities: credits are negative postings)."""
+    available, reserved = (a.code for a in merchant_accounts(merchant_id, network, asset))
+    change = {available: 0, reserved: 0}
+    for entry in entries:
+        for posting in entry.postings:
+            if posting.account_code in change:
+                change[posting.account_code] -= posting.amount_base_units
+    return change[available], change[reserved]
 
 
 def legs_to_json(legs: Sequence[Leg]) -> list[dict[str, object]]:
@@ -309,6 +386,7 @@ def legs_to_json(legs: Sequence[Leg]) -> list[dict[str, object]]:
                     "network": account.network,
                     "asset": account.asset,
                     "address": account.address,
+                    "merchant_id": account.merchant_id,
                     "amount": str(amount),
                 }
                 for account, amount in leg.postings
@@ -323,7 +401,14 @@ def legs_from_json(stored: Sequence[Mapping[str, Any]]) -> tuple[Leg, ...]:
     for leg in stored:
         postings = tuple(
             (
-                LedgerAccount(p["code"], p["kind"], p["network"], p["asset"], p["address"]),
+                LedgerAccount(
+                    p["code"],
+                    p["kind"],
+                    p["network"],
+                    p["asset"],
+                    p["address"],
+                    p.get("merchant_id"),  # absent from legs stored before refunds
+                ),
                 int(p["amount"]),
             )
             for p in leg["postings"]

@@ -26,9 +26,11 @@ from stablegate_common.events.contracts import (
 from stablegate_reconciler.ledger import repository
 from stablegate_reconciler.ledger.models import Booking, JournalEntry, OutgoingBooking
 from stablegate_reconciler.ledger.rules import (
+    MERCHANT_PURPOSES,
     Action,
     BookingState,
     Leg,
+    OutgoingEntry,
     OutgoingFacts,
     SnapshotTransfer,
     UnbookableTransfer,
@@ -38,6 +40,7 @@ from stablegate_reconciler.ledger.rules import (
     legs_from_json,
     legs_to_json,
     liability_account_code,
+    merchant_balance_change,
     outgoing_legs,
     rebook,
     transfer_postings,
@@ -140,7 +143,14 @@ async def _post_actions(
         )
     await repository.move_account_balances(session, dict(deltas))
     # The merchant is owed the negated liability: credits are negative postings.
-    await _change_merchant_balance(session, snapshot, -deltas[account_ids[liability]])
+    await _change_merchant_balance(
+        session,
+        repository.BalanceKey(
+            snapshot.merchant_id, snapshot.network, snapshot.asset, snapshot.decimals
+        ),
+        available=-deltas[account_ids[liability]],
+        reserved=0,
+    )
     return entry_ids
 
 
@@ -181,28 +191,24 @@ def _advance_booking(
 
 
 async def _change_merchant_balance(
-    session: AsyncSession, snapshot: IntentSnapshot, delta: int
+    session: AsyncSession, key: repository.BalanceKey, *, available: int, reserved: int
 ) -> None:
-    if delta == 0:
+    """Move what the merchant has available and reserved by these amounts and announce the
+    new balance (one `balance.updated`, in this transaction)."""
+    if available == 0 and reserved == 0:
         return  # a booking and a reversal of equal amounts: nothing to announce
-    available, sequence = await repository.change_balance(
-        session,
-        merchant_id=snapshot.merchant_id,
-        network=snapshot.network,
-        asset=snapshot.asset,
-        decimals=snapshot.decimals,
-        delta=delta,
-    )
+    now = await repository.change_balance(session, key, available=available, reserved=reserved)
     payload = BalanceUpdated(
-        merchant_id=snapshot.merchant_id,
-        network=snapshot.network,
-        asset=snapshot.asset,
-        decimals=snapshot.decimals,
-        available_base_units=available,
+        merchant_id=key.merchant_id,
+        network=key.network,
+        asset=key.asset,
+        decimals=key.decimals,
+        available_base_units=now.available_base_units,
+        reserved_base_units=now.reserved_base_units,
     )
-    subject = f"{snapshot.merchant_id}:{snapshot.network}:{snapshot.asset}"
+    subject = f"{key.merchant_id}:{key.network}:{key.asset}"
     add_to_outbox(
-        session, make_event(payload, producer=PRODUCER, subject=subject, sequence=sequence)
+        session, make_event(payload, producer=PRODUCER, subject=subject, sequence=now.sequence)
     )
 
 
@@ -243,9 +249,12 @@ async def apply_outgoing_transfer(
 ) -> SnapshotOutcome:
     """Bring the books in line with the gateway's newest view of one outgoing transfer:
     book its movement and fee when it is confirmed, its fee alone when it failed on chain,
-    and take back what no longer holds (a reorg). `event.sequence` is the transfer's
-    version: an older or repeated update changes nothing."""
+    a refund's or payout's reserve while it is signed and not settled, and take back what
+    no longer holds (a reorg, a release). `event.sequence` is the transfer's version: an
+    older or repeated update changes nothing."""
     facts = outgoing_facts(update, registry)
+    # Whose balance pays: no one's for the business's own transfers, whatever they carry.
+    payer = facts.merchant_id if facts.purpose in MERCHANT_PURPOSES else None
     identity = repository.OutgoingIdentity(
         facts.transfer_id,
         update.batch_id,
@@ -253,6 +262,7 @@ async def apply_outgoing_transfer(
         facts.network,
         facts.asset,
         facts.source_address,
+        payer,
     )
     booking = await repository.claim_outgoing(session, identity, event.sequence)
     if booking is None:
@@ -263,7 +273,14 @@ async def apply_outgoing_transfer(
         return SnapshotOutcome(applied=False, entry_ids=[])
     _check_identity(booking, identity)
     target = outgoing_legs(facts)
-    entry_ids = await _post_outgoing(session, event, booking, target)
+    posted = await _post_outgoing(session, event, booking, target)
+    if payer is not None:
+        available, reserved = merchant_balance_change(
+            list(posted.values()), payer, facts.network, facts.asset
+        )
+        key = repository.BalanceKey(payer, facts.network, facts.asset, update.decimals)
+        await _change_merchant_balance(session, key, available=available, reserved=reserved)
+    entry_ids = list(posted)
     _advance_outgoing(booking, facts, update, event.sequence)
     booking.legs = legs_to_json(target)
     await session.flush()
@@ -272,20 +289,22 @@ async def apply_outgoing_transfer(
 
 async def _post_outgoing(
     session: AsyncSession, event: Event, booking: OutgoingBooking, target: tuple[Leg, ...]
-) -> list[str]:
-    """Post what takes the transfer's booked legs to `target`; the entry ids."""
+) -> dict[str, OutgoingEntry]:
+    """Post what takes the transfer's booked legs to `target`; the entries by id."""
     booked = legs_from_json(booking.legs)
     to_post = rebook(target, booked)
     if not to_post:
-        return []
+        return {}
     accounts = {a.code: a for leg in (*booked, *target) for a, _ in leg.postings}
     specs = [
-        repository.AccountSpec(a.code, a.kind, a.network, a.asset, address=a.address)
+        repository.AccountSpec(
+            a.code, a.kind, a.network, a.asset, address=a.address, merchant_id=a.merchant_id
+        )
         for a in accounts.values()
     ]
     account_ids = await repository.ensure_accounts(session, specs)
     deltas: dict[int, int] = defaultdict(int)
-    entry_ids = []
+    posted = {}
     for planned in to_post:
         booking.entries += 1
         entry = JournalEntry(
@@ -300,13 +319,13 @@ async def _post_outgoing(
         await repository.add_entry(session, entry, rows)
         for account_id, amount in rows:
             deltas[account_id] += amount
-        entry_ids.append(entry.id)
+        posted[entry.id] = planned
         log.info(
             "journal entry posted",
             extra={"entry": entry.id, "transfer": booking.transfer_id, "kind": entry.kind},
         )
     await repository.move_account_balances(session, dict(deltas))
-    return entry_ids
+    return posted
 
 
 def outgoing_facts(update: OutgoingTransferUpdated, registry: AssetRegistry) -> OutgoingFacts:
@@ -336,13 +355,15 @@ def outgoing_facts(update: OutgoingTransferUpdated, registry: AssetRegistry) -> 
         is_token=update.token_contract is not None,
         amount_base_units=update.amount_base_units,
         fee_paid_base_units=update.fee_paid_base_units,
+        merchant_id=update.merchant_id,
     )
 
 
 def _check_identity(booking: OutgoingBooking, identity: repository.OutgoingIdentity) -> None:
-    """A transfer's network, source, asset and purpose are fixed when it is planned: an
-    update that says otherwise is refused rather than booked against other accounts."""
-    for field in ("batch_id", "purpose", "network", "asset", "source_address"):
+    """A transfer's network, source, asset, purpose and paying merchant are fixed when it
+    is planned: an update that says otherwise is refused rather than booked against other
+    accounts."""
+    for field in ("batch_id", "purpose", "network", "asset", "source_address", "merchant_id"):
         stored, now = getattr(booking, field), getattr(identity, field)
         if stored != now:
             raise UnbookableTransfer(

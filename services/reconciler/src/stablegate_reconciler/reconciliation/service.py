@@ -22,7 +22,7 @@ from stablegate_common.events.contracts import (
     ReconciliationRunCompleted,
 )
 from stablegate_reconciler.ledger import repository as ledger_repository
-from stablegate_reconciler.ledger.models import Account, ObservedTransfer
+from stablegate_reconciler.ledger.models import Account, Booking, ObservedTransfer
 from stablegate_reconciler.reconciliation.models import Discrepancy, ReconciliationRun
 from stablegate_reconciler.reconciliation.rules import Holding, verdict
 
@@ -94,9 +94,27 @@ async def finish_run(
 
 
 async def holdings_to_check(session: AsyncSession) -> dict[str, list[Holding]]:
-    """Every (network, asset, address) the ledger holds funds for or a watcher saw funds
-    arrive at, by network. Transfers of contracts outside the registry are not included."""
-    booked = select(Account.network, Account.asset, Account.address).where(Account.kind == "asset")
+    """Every (network, asset, deposit address) the ledger holds funds for or a watcher saw
+    funds arrive at, by network. Transfers of contracts outside the registry are not
+    included.
+
+    A deposit address is one an intent was paid at (it has a booking) or a watcher watches
+    (it has observed transfers). Other holdings of ours in the books, a payout wallet's,
+    are not compared: the books see what leaves them, not the top-ups from outside the
+    ledger that funded them, so their balance says nothing the chain could confirm."""
+    deposit_addresses = union(
+        select(Booking.network, Booking.deposit_address),
+        select(ObservedTransfer.network, ObservedTransfer.to_address),
+    ).subquery()
+    booked = (
+        select(Account.network, Account.asset, Account.address)
+        .join(
+            deposit_addresses,
+            (deposit_addresses.c.network == Account.network)
+            & (deposit_addresses.c.deposit_address == Account.address),
+        )
+        .where(Account.kind == "asset")
+    )
     observed = select(
         ObservedTransfer.network, ObservedTransfer.asset, ObservedTransfer.to_address
     ).where(ObservedTransfer.asset.is_not(None))
