@@ -12,6 +12,8 @@ from stablegate_gateway.disbursements.states import (
     derive_status,
     needs_plan,
 )
+from stablegate_gateway.outgoing.consumers import replacement_plan
+from stablegate_gateway.outgoing.models import OutgoingTransfer
 from stablegate_gateway.outgoing.states import OutgoingState
 
 S = OutgoingState
@@ -79,3 +81,18 @@ def test_never_planned_again_while_anything_could_still_be_mined(
     if status is D.CANCELED:
         assert canceled
         assert not any(x.state in live for x in carriers)
+
+
+def test_a_fee_bump_of_a_refund_keeps_whose_balance_pays() -> None:
+    original = OutgoingTransfer(
+        id="ot_1", purpose="refund", network="ethereum", source_address="0x" + "1" * 40,
+        source_path="m/44'/60'/0'/0/1", destination_address="0x" + "2" * 40,
+        destination_path=None, asset="USDT", token_contract="0x" + "3" * 40, decimals=6,
+        amount_base_units=5, reference="re_1", merchant_id="mer_1", chain_id=1, nonce=4,
+        gas_limit=60_000, max_fee_per_gas=100, max_priority_fee_per_gas=2,
+    )  # fmt: skip
+
+    bump = replacement_plan(original)
+
+    assert (bump.merchant_id, bump.reference, bump.nonce) == ("mer_1", "re_1", 4)
+    assert bump.max_fee_per_gas == 113

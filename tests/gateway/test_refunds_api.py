@@ -122,6 +122,7 @@ async def test_two_partial_refunds_then_a_third_over_the_rest_is_refused(
         ("0x0000000000000000000000000000000000000000", "zero address"),
         (TRON_CUSTOMER, "0x + 40 hex"),  # a Tron address for an Ethereum intent
         ("not an address", "0x + 40 hex"),
+        ("0xdAC17F958D2ee523a2206206994597C13D831ec7", "token contract"),  # USDT itself
     ],
 )
 async def test_a_bad_destination_is_refused_naming_it(

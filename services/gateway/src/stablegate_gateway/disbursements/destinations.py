@@ -5,7 +5,7 @@ EVM: `0x` and 40 hex digits; a mixed-case address must carry a valid EIP-55 chec
 typo in a checksummed address is caught, not paid); all lower or upper case has no
 checksum to check. Tron: base58check with the 0x41 prefix. Ours: every deposit address
 the gateway derived (in use or not), the fee, payout and treasury wallets: money sent
-there would never reach the customer.
+there would never reach the customer; nor would it from a token contract.
 """
 
 from __future__ import annotations
@@ -69,6 +69,10 @@ async def check_not_ours(
         ours.add(canonical_address(network.family, treasury))
     if address in ours:
         raise InvalidDestination(f"{address} is one of this gateway's own wallets")
+    if any(asset.contract == address for asset in network.assets):
+        raise InvalidDestination(
+            f"{address} is the {network.name} token contract itself: tokens sent there are lost"
+        )
     deposit = await session.scalar(
         select(DepositAddress.id).where(
             DepositAddress.family == network.family, DepositAddress.address == address

@@ -9,8 +9,10 @@ without a transfer, and the next round plans it again.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
+from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +27,25 @@ from stablegate_gateway.disbursements.states import (
 from stablegate_gateway.outgoing.models import OutgoingTransfer
 from stablegate_gateway.outgoing.states import OutgoingState
 
+log = logging.getLogger(__name__)
+
 CARRYING_PURPOSES = frozenset({"refund", "payout"})
+# Signed bytes exist for these: they may be (or are) mined.
+_MINABLE = frozenset(
+    {
+        OutgoingState.SIGNED,
+        OutgoingState.BROADCAST,
+        OutgoingState.CANCELING,
+        OutgoingState.CONFIRMED,
+    }
+)
+TWO_LIVE = Counter(
+    "stablegate_disbursement_two_live_carriers_total",
+    "A refund or payout with two transactions that could both be mined (not one nonce): a "
+    "carrier given up came back after it was planned again (a reorg past the depth the "
+    "gateway trusted)",
+    ["network", "kind"],
+)
 # The carrier that speaks for the disbursement, best first.
 _RANK = {
     OutgoingState.CONFIRMED: 0,
@@ -63,6 +83,7 @@ async def follow_transfer(session: AsyncSession, transfer: OutgoingTransfer) -> 
         )
         for c in carriers
     ]
+    _check_one_live(disbursement, carriers)
     status = derive_status(states, canceled_by_merchant=disbursement.canceled_by is not None)
     live = sorted(
         (c for c in carriers if OutgoingState(c.state) in _RANK),
@@ -80,6 +101,22 @@ async def follow_transfer(session: AsyncSession, transfer: OutgoingTransfer) -> 
         reason = speaker.failure_reason or "the transaction reverted on chain"
     await records.change_status(session, disbursement, status, reason=reason)
     await session.flush()
+
+
+def _check_one_live(disbursement: Disbursement, carriers: list[OutgoingTransfer]) -> None:
+    """Carriers sharing an EVM nonce exclude each other (a fee bump and its original); any
+    two others that could both be mined would pay twice: say so loudly."""
+    exclusive = {
+        (c.source_address, c.nonce) if c.nonce is not None else c.id
+        for c in carriers
+        if OutgoingState(c.state) in _MINABLE
+    }
+    if len(exclusive) > 1:
+        TWO_LIVE.labels(disbursement.network, disbursement.kind).inc()
+        log.error(
+            "refund or payout with two minable transactions",
+            extra={"disbursement": disbursement.id, "transfers": sorted(c.id for c in carriers)},
+        )
 
 
 def _detach(disbursement: Disbursement) -> None:

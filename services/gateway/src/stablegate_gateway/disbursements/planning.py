@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.chains.base import ChainError
-from stablegate_common.core.addresses import display_address
+from stablegate_common.core.addresses import canonical_address, display_address
 from stablegate_common.core.assets import Network
 from stablegate_common.core.errors import InvalidRequest
 from stablegate_common.scheduling import Scheduler
@@ -136,6 +136,7 @@ async def _plan_network(
     if not plan.transfers:
         log.info("disbursements: nothing could be planned", extra={"network": net.name})
         return None
+    check_plan_matches(plan, waiting)
     batch = await repository.create_batch(
         session,
         kind=kind,
@@ -162,6 +163,32 @@ async def _plan_network(
         extra={"network": net.name, "batch_id": batch.id, "kind": kind, "count": len(carriers)},
     )
     return batch
+
+
+class PlanMismatch(RuntimeError):
+    """A planned transfer says otherwise than the refund or payout it carries (a bug)."""
+
+
+def check_plan_matches(plan: SweepPlan, waiting: Sequence[Disbursement]) -> None:
+    """Every carrying transfer moves exactly what was asked: amount, token, destination,
+    for the merchant that asked. Checked before anything is stored or handed out."""
+    asked = {d.id: d for d in waiting}
+    for t in plan.transfers:
+        if t.purpose not in ("refund", "payout"):
+            continue
+        d = asked.get(t.reference or "")
+        family = "tron" if t.network == "tron" else "evm"
+        if (
+            d is None
+            or t.purpose != d.kind
+            or t.amount_base_units != d.amount_base_units
+            or t.token_contract is None
+            or canonical_address(family, t.token_contract) != d.token_contract
+            or t.destination_address is None
+            or canonical_address(family, t.destination_address) != d.destination_address
+            or t.merchant_id != d.merchant_id
+        ):
+            raise PlanMismatch(f"planned transfer {t.key} does not match {t.reference}")
 
 
 async def _sources(
@@ -301,12 +328,12 @@ def _moves(
                     extra={"disbursement": d.id, "error": estimate},
                 )
             continue
-        asset = net.asset(d.asset)
+        # What the merchant asked for, as stored (not the registry's current view).
         holding = TokenHolding(
-            asset.symbol,
-            display_address(net.family, asset.contract),
-            asset.decimals,
-            source.balances.get(asset.symbol, 0),
+            d.asset,
+            display_address(net.family, d.token_contract),
+            d.decimals,
+            source.balances.get(d.asset, 0),
             estimate,
         )
         moves.setdefault(source.source.address, []).append(
@@ -359,7 +386,7 @@ async def _plan_evm(
             [
                 (
                     chosen[d.id].source.address,
-                    net.asset(d.asset).contract,
+                    d.token_contract,
                     d.destination_address,
                     d.amount_base_units,
                 )
@@ -418,7 +445,7 @@ async def _plan_tron(
             [
                 (
                     chosen[d.id].source.address,
-                    net.asset(d.asset).contract,
+                    d.token_contract,
                     d.destination_address,
                     d.amount_base_units,
                 )

@@ -420,6 +420,7 @@ def replacement_plan(transfer: OutgoingTransfer) -> PlannedTransfer:
         max_fee_base_units=gas * price,
         estimated_fee_base_units=gas * price,
         reference=transfer.reference,
+        merchant_id=transfer.merchant_id,
         replaces=transfer.id,
         chain_id=transfer.chain_id,
         nonce=transfer.nonce,

@@ -52,6 +52,8 @@ PRODUCER = "gateway"
 BATCH_KINDS = frozenset({"sweep", "refund", "payout", "replacement"})
 NETWORKS = frozenset({"ethereum", "bsc", "tron"})
 MAX_TRANSFERS = 1000  # the signer's limit per request
+# Purposes that move a merchant's money (refunds, payouts): booked against its balance.
+MERCHANT_PURPOSES = frozenset({"refund", "payout"})
 _LOWER_EVM = re.compile(r"0x[0-9a-f]{40}")
 
 BatchStatus = Literal[
@@ -185,6 +187,12 @@ def _check_plan(kind: str, network: str, planned: Sequence[PlannedTransfer]) -> 
         raise InvalidPlan(f"at most {MAX_TRANSFERS} transfers per batch", param="planned")
     seen: set[str] = set()
     for plan in planned:
+        if plan.purpose in MERCHANT_PURPOSES and (plan.merchant_id is None or not plan.reference):
+            # The ledger books these against a merchant's balance: never one without it.
+            raise InvalidPlan(
+                f"transfer {plan.key}: a {plan.purpose} needs its merchant and reference",
+                param="merchant_id",
+            )
         if plan.network != network:
             raise InvalidPlan(f"transfer {plan.key} is on {plan.network}, the batch on {network}")
         if plan.key in seen:
