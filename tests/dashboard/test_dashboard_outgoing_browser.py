@@ -1,5 +1,5 @@
 """The Outgoing page in headless Chromium: the dashboard served over HTTP on a local port,
-acting through the ops API stand-in of test_dashboard_outgoing.py (a real HTTP server).
+acting through the ops API stand-in of ops_standin.py (a real HTTP server).
 
 An admin plans a sweep, downloads the signing request (the browser saves
 `<batch>.request.json` with the gateway's exact bytes), uploads the signed file through
@@ -20,14 +20,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from tests.dashboard.conftest import UserFactory
-from tests.dashboard.support import PASSWORD
-from tests.dashboard.test_dashboard_outgoing import (
+from tests.dashboard.ops_standin import (
     TX_HASH,
     OpsGateway,
     dashboard_config,
     free_port,
     ops_gateway,
 )
+from tests.dashboard.support import PASSWORD
 from tests.fixtures.browser import BrowserPage, OpenPage
 
 pytestmark = [pytest.mark.slow]
