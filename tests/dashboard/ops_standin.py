@@ -1,8 +1,9 @@
 """The gateway's ops API as the Outgoing pages' tests see it: a small real HTTP server on
-a local port that speaks spec-14's paths and shapes and keeps every request it got, so
-the tests see exactly what crossed the wire: the bearer token, the idempotency key, the
-signed file's bytes. With the fixtures that point the dashboard at it and sign in an
-admin and a viewer (import them into a test module to use them)."""
+a local port that speaks spec-14's paths and shapes (signing rounds) and the refunds and
+payouts ops API (`/ops/v1/disbursements`), and keeps every request it got, so the tests
+see exactly what crossed the wire: the bearer token, the idempotency key, the approving
+admin, the signed file's bytes. With the fixtures that point the dashboard at it and sign
+in an admin and a viewer (import them into a test module to use them)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ TREASURY = "0x" + "7e" * 20
 DEPOSIT = "0x" + "d1" * 20
 FEE_WALLET = "0x" + "fe" * 20
 TX_HASH = "0x" + "ab" * 32
+CUSTOMER = "0x" + "c5" * 20
+FINISHED = frozenset({"completed", "failed", "canceled"})  # a round no longer in flight
 # A request document as a gateway would store it: its own whitespace and key order, a
 # non-ASCII note. The dashboard must hand these bytes over untouched (the digest covers
 # them), so a re-serialisation anywhere would show.
@@ -53,7 +56,8 @@ class Received:
 
 @dataclass
 class OpsGateway:
-    """The gateway's ops API as spec-14 describes it, answering from `batches`."""
+    """The gateway's ops API as spec-14 describes it, answering from `batches` and
+    `disbursements` (refunds and payouts, with the gateway's four-eyes rules)."""
 
     url: str = ""
     batches: list[dict[str, Any]] = field(default_factory=list)  # oldest first
@@ -61,12 +65,19 @@ class OpsGateway:
     received: list[Received] = field(default_factory=list)
     off: bool = False  # the gateway's GATEWAY_OPS_TOKEN unset: 404 for all of it
     reject_signed: str | None = None  # the reason the next signed file is refused with
+    disbursements: list[dict[str, Any]] = field(default_factory=list)  # oldest first
+    fail_disbursements: tuple[int, str, str] | None = None  # the next call's (status, code, …)
 
     def posts(self) -> list[Received]:
         return [r for r in self.received if r.method == "POST"]
 
     def find(self, batch_id: str) -> dict[str, Any] | None:
         return next((b for b in self.batches if b["id"] == batch_id), None)
+
+    def add_disbursement(self, kind: str = "refund", **overrides: Any) -> dict[str, Any]:
+        made = disbursement(kind, **overrides)
+        self.disbursements.append(made)
+        return made
 
     def add(self, **overrides: Any) -> dict[str, Any]:
         made = batch(**overrides)
@@ -181,6 +192,105 @@ def ops_app(state: OpsGateway) -> FastAPI:
             t["state"] = "canceled"
         return found
 
+    @app.middleware("http")
+    async def fail_disbursements(request: Request, call_next: Any) -> Response:
+        if state.fail_disbursements and request.url.path.startswith("/ops/v1/disbursements"):
+            (status, code, message), state.fail_disbursements = state.fail_disbursements, None
+            return error(status, code, message)
+        response: Response = await call_next(request)
+        return response
+
+    @app.get("/ops/v1/disbursements")
+    async def list_disbursements(
+        status: str | None = None, network: str | None = None, limit: int = 50
+    ) -> Any:
+        found = [
+            d
+            for d in reversed(state.disbursements)
+            if status in (None, d["status"]) and network in (None, d["network"])
+        ]
+        return {"object": "list", "data": found[:limit], "has_more": False}
+
+    @app.post("/ops/v1/disbursements/plan")
+    async def plan_disbursements(request: Request) -> Any:
+        """As the gateway: per network, the pending approved ones of one kind (refunds
+        first) not yet carried, into one round, while no round of that network is open."""
+        network = (await request.json()).get("network")
+        made = []
+        for name in [network] if network else ["ethereum", "bsc", "tron"]:
+            if any(b["network"] == name and b["status"] not in FINISHED for b in state.batches):
+                continue
+            waiting = [
+                d
+                for d in state.disbursements
+                if d["network"] == name
+                and d["status"] == "pending"
+                and d["transfer_id"] is None
+                and d["approved"]
+            ]
+            if not waiting:
+                continue
+            kind = "refund" if any(d["object"] == "refund" for d in waiting) else "payout"
+            carried = [d for d in waiting if d["object"] == kind]
+            transfers = [
+                transfer(
+                    seq=n,
+                    purpose=kind,
+                    network=name,
+                    destination_address=d["destination_address"],
+                    amount_base_units=d["amount_base_units"],
+                    reference=d["id"],
+                )
+                for n, d in enumerate(carried)
+            ]
+            for d, t in zip(carried, transfers, strict=True):
+                d["transfer_id"] = t["id"]
+            made.append(
+                state.add(
+                    network=name, kind=kind, transfers=transfers, transfer_count=len(transfers)
+                )
+            )
+        return {"object": "list", "data": made, "has_more": False}
+
+    @app.post("/ops/v1/disbursements/{disbursement_id}/approve")
+    async def approve(disbursement_id: str, request: Request) -> Any:
+        actor = request.headers.get("ops-actor")
+        if not actor:
+            return error(
+                400,
+                "parameter_missing",
+                "An approval needs the approving admin in the Ops-Actor header.",
+                "Ops-Actor",
+            )
+        found = next((d for d in state.disbursements if d["id"] == disbursement_id), None)
+        if found is None:
+            return error(404, "resource_missing", f"No such refund or payout: {disbursement_id!r}")
+        if not found["requires_approval"]:
+            return error(
+                409,
+                "approval_not_required",
+                f"{disbursement_id} is within its merchant's limit and needs no approval",
+                "id",
+            )
+        if found["status"] != "pending":
+            return error(
+                409,
+                "invalid_state",
+                f"{disbursement_id} is {found['status']}; only a pending one is approved",
+            )
+        if any(a["by"] == actor for a in found["approvals"]):
+            return error(
+                409,
+                "already_approved",
+                f"{actor} already approved {disbursement_id}: the second approval must come "
+                "from another admin",
+                "id",
+            )
+        if len(found["approvals"]) < 2:
+            found["approvals"].append({"by": actor, "at": "2026-12-07T19:00:00+00:00"})
+        found["approved"] = len(found["approvals"]) >= 2
+        return found
+
     return app
 
 
@@ -249,6 +359,45 @@ def batch(network: str = "ethereum", **overrides: Any) -> dict[str, Any]:
         },
         "transfers": [topup, sweep],
     }
+    return {**body, **overrides}
+
+
+def disbursement(kind: str = "refund", **overrides: Any) -> dict[str, Any]:
+    """A refund or payout as `GET /ops/v1/disbursements` lists it (the gateway's
+    `present_for_ops`: the public object, its merchant, transfer and approvals)."""
+    requires = bool(overrides.get("requires_approval", False))
+    body: dict[str, Any] = {
+        "id": new_id("re" if kind == "refund" else "po"),
+        "object": kind,
+        "status": "pending",
+        "network": "ethereum",
+        "asset": "USDT",
+        "token_contract": "0x" + "dac1" * 10,
+        "decimals": 6,
+        "amount": "25.5",
+        "amount_base_units": "25500000",
+        "destination_address": CUSTOMER,
+        "tx_hash": None,
+        "network_fee": {
+            "amount": None,
+            "amount_base_units": None,
+            "asset": "ETH",
+            "paid_by": "merchant",
+        },
+        "failure_reason": None,
+        "requires_approval": requires,
+        "source": None,
+        "created_at": "2026-12-07T18:30:00Z",
+        "metadata": {},
+        "merchant": new_id("mer"),
+        "transfer_id": None,
+        "approved": not requires,
+        "approvals": [],
+    }
+    if kind == "refund":
+        body |= {"payment_intent": new_id("pi"), "reason": "requested_by_customer"}
+    else:
+        body |= {"payment_intent": None, "description": "Supplier invoice 2026-114"}
     return {**body, **overrides}
 
 
