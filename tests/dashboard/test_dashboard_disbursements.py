@@ -190,6 +190,18 @@ async def test_a_viewer_sees_no_button_and_every_post_is_refused(
     assert waiting["approvals"] == []
 
 
+async def test_without_a_session_nothing_is_shown_or_sent(
+    anonymous: httpx.AsyncClient, ops_gateway: OpsGateway
+) -> None:
+    waiting = ops_gateway.add_disbursement("refund", requires_approval=True)
+    page = await anonymous.get(PAGE)
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/login")
+    for path in (f"{PAGE}/plan", f"{PAGE}/{waiting['id']}/approve"):
+        assert (await anonymous.post(path, data={"network": ""})).status_code == 303  # to the login
+    assert ops_gateway.received == []
+
+
 @pytest.mark.parametrize("token", [None, "forged-token"])
 async def test_an_admin_form_without_the_session_token_is_refused(
     admin: httpx.AsyncClient, ops_gateway: OpsGateway, token: str | None
