@@ -1,12 +1,13 @@
 """The Outgoing page: signing rounds read and driven through the gateway's ops API.
 
-The ops API is a separate service (the gateway); here it is a small real HTTP server on a
-local port that speaks spec-14's paths and shapes and keeps every request it got, so
-the tests see exactly what crossed the wire: the bearer token, the idempotency key, and
-the signed file's bytes. Viewers see the rounds without any form and are refused (403)
-whatever they post; admins plan, download the request (the exact bytes, as an
-attachment), upload the signed file (forwarded unchanged; a refusal is shown with the
-gateway's reason) and cancel. Without an ops token the page says funds out is off.
+The ops API is a separate service (the gateway); here it is ops_standin.py's small real
+HTTP server on a local port that speaks spec-14's paths and shapes and keeps every
+request it got, so the tests see exactly what crossed the wire: the bearer token, the
+idempotency key, and the signed file's bytes. Viewers see the rounds without any form
+and are refused (403) whatever they post; admins plan, download the request (the exact
+bytes, as an attachment), upload the signed file (forwarded unchanged; a refusal is
+shown with the gateway's reason) and cancel. Without an ops token the page says funds
+out is off.
 """
 
 from __future__ import annotations
@@ -14,18 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
-import threading
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
@@ -33,296 +26,22 @@ from pydantic import SecretStr
 from stablegate_common.core.assets import MAINNET, AssetRegistry
 from stablegate_common.core.ids import new_id
 from stablegate_dashboard.outgoing.service import base_units, batch_view, quantity, usd
-from stablegate_dashboard.settings import DashboardConfig
 from stablegate_dashboard.web.context import DashboardContext
+from tests.dashboard.ops_standin import (
+    DEPOSIT,
+    OPS_TOKEN,
+    TX_HASH,
+    OpsGateway,
+    admin,
+    dashboard_config,
+    form_fields,
+    free_port,
+    ops_gateway,
+    viewer,
+)
 from tests.dashboard.support import csrf_of, page_token
 
-SignedIn = Callable[[str], Awaitable[httpx.AsyncClient]]
-OPS_TOKEN = "ops-token-" + "7" * 32
-TREASURY = "0x" + "7e" * 20
-DEPOSIT = "0x" + "d1" * 20
-FEE_WALLET = "0x" + "fe" * 20
-TX_HASH = "0x" + "ab" * 32
-# A request document as a gateway would store it: its own whitespace and key order, a
-# non-ASCII note. The dashboard must hand these bytes over untouched (the digest covers
-# them), so a re-serialisation anywhere would show.
-REQUEST_TEMPLATE = (
-    '{{"version": 1,  "request_id": "{id}",\n'
-    ' "note": "sweep \\u2192 treasury",\r\n "transactions": []}}\n'
-)
-
-
-# -- the ops API stand-in ---------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class OpsGateway:
-    """The gateway's ops API as spec-14 describes it, answering from `batches`."""
-
-    url: str = ""
-    batches: list[dict[str, Any]] = field(default_factory=list)  # oldest first
-    documents: dict[str, bytes] = field(default_factory=dict)
-    received: list[Received] = field(default_factory=list)
-    off: bool = False  # the gateway's GATEWAY_OPS_TOKEN unset: 404 for all of it
-    reject_signed: str | None = None  # the reason the next signed file is refused with
-
-    def posts(self) -> list[Received]:
-        return [r for r in self.received if r.method == "POST"]
-
-    def find(self, batch_id: str) -> dict[str, Any] | None:
-        return next((b for b in self.batches if b["id"] == batch_id), None)
-
-    def add(self, **overrides: Any) -> dict[str, Any]:
-        made = batch(**overrides)
-        self.batches.append(made)
-        self.documents[made["id"]] = REQUEST_TEMPLATE.format(id=made["id"]).encode()
-        return made
-
-
-def error(status: int, code: str, message: str, param: str | None = None) -> JSONResponse:
-    kind = "invalid_request_error" if status < 500 else "api_error"
-    body = {"error": {"type": kind, "code": code, "message": message, "param": param}}
-    return JSONResponse(body, status_code=status)
-
-
-def listed(item: dict[str, Any]) -> dict[str, Any]:
-    """A batch as the list shows it: without its transfers, with their count."""
-    return {k: v for k, v in item.items() if k != "transfers"}
-
-
-def ops_app(state: OpsGateway) -> FastAPI:
-    app = FastAPI()
-
-    @app.middleware("http")
-    async def record_and_authorize(request: Request, call_next: Any) -> Response:
-        state.received.append(
-            Received(
-                request.method,
-                request.url.path,
-                dict(request.query_params),
-                {k.lower(): v for k, v in request.headers.items()},
-                await request.body(),
-            )
-        )
-        if state.off:
-            return error(404, "resource_missing", "Unrecognized request URL")
-        if request.headers.get("authorization") != f"Bearer {OPS_TOKEN}":
-            return error(401, "invalid_api_key", "Invalid ops token")
-        response: Response = await call_next(request)
-        return response
-
-    @app.get("/ops/v1/outgoing/batches")
-    async def list_batches(limit: int = 20, starting_after: str | None = None) -> Any:
-        newest_first = list(reversed(state.batches))
-        if starting_after is not None:
-            ids = [b["id"] for b in newest_first]
-            if starting_after not in ids:
-                return error(404, "resource_missing", "no such batch", "starting_after")
-            newest_first = newest_first[ids.index(starting_after) + 1 :]
-        page = newest_first[:limit]
-        return {
-            "object": "list",
-            "data": [listed(b) for b in page],
-            "has_more": len(newest_first) > limit,
-        }
-
-    @app.get("/ops/v1/outgoing/batches/{batch_id}")
-    async def get_batch(batch_id: str) -> Any:
-        found = state.find(batch_id)
-        return found or error(404, "resource_missing", f"No such outgoing batch: {batch_id!r}")
-
-    @app.post("/ops/v1/outgoing/sweeps")
-    async def plan(request: Request) -> Any:
-        network = (await request.json()).get("network")
-        networks = [network] if network else ["ethereum", "bsc", "tron"]
-        made = [state.add(network=n) for n in networks]
-        return {"object": "list", "data": made, "has_more": False}
-
-    @app.post("/ops/v1/outgoing/batches/{batch_id}/issue")
-    async def issue(batch_id: str) -> Any:
-        found = state.find(batch_id)
-        if found is None:
-            return error(404, "resource_missing", f"No such outgoing batch: {batch_id!r}")
-        if found["status"] not in ("planned", "awaiting_signature"):
-            return error(409, "invalid_state", f"batch {batch_id} is {found['status']}")
-        found["status"] = "awaiting_signature"
-        for t in found["transfers"]:
-            t["state"] = "awaiting_signature"
-        return Response(
-            state.documents[batch_id],
-            media_type="application/json",
-            headers={"Content-Disposition": f'attachment; filename="{batch_id}.json"'},
-        )
-
-    @app.post("/ops/v1/outgoing/signed_responses")
-    async def accept(request: Request) -> Any:
-        if state.reject_signed is not None:
-            reason, state.reject_signed = state.reject_signed, None
-            return error(422, "signed_response_rejected", reason, "signature")
-        try:
-            request_id = json.loads(await request.body())["request_id"]
-        except (ValueError, KeyError, TypeError):
-            return error(422, "signed_response_rejected", "not a signed response", "body")
-        found = state.find(request_id)
-        if found is None:
-            return error(422, "signed_response_rejected", f"no batch {request_id}", "request_id")
-        found["status"] = "signed"
-        for t in found["transfers"]:
-            t["state"], t["tx_hash"] = "signed", TX_HASH
-        return found
-
-    @app.post("/ops/v1/outgoing/batches/{batch_id}/cancel")
-    async def cancel(batch_id: str) -> Any:
-        found = state.find(batch_id)
-        if found is None:
-            return error(404, "resource_missing", f"No such outgoing batch: {batch_id!r}")
-        if found["status"] not in ("planned", "awaiting_signature", "signed"):
-            return error(
-                409, "invalid_state", f"batch {batch_id} is {found['status']}: nothing to cancel"
-            )
-        found["status"] = "canceled"
-        for t in found["transfers"]:
-            t["state"] = "canceled"
-        return found
-
-    return app
-
-
-def transfer(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": new_id("ot"),
-        "object": "outgoing_transfer",
-        "seq": 1,
-        "purpose": "sweep",
-        "state": "planned",
-        "network": "ethereum",
-        "source_address": DEPOSIT,
-        "source_path": "m/44'/60'/0'/0/7",
-        "destination_address": TREASURY,
-        "asset": "USDT",
-        "token_contract": "0x" + "dac1" * 10,
-        "decimals": 6,
-        "amount_base_units": "1234500000",
-        "depends_on": None,
-        "tx_hash": None,
-        "fee_paid_base_units": None,
-        "failure_reason": None,
-        "block_number": None,
-    }
-    return {**body, **overrides}
-
-
-def batch(network: str = "ethereum", **overrides: Any) -> dict[str, Any]:
-    topup = transfer(
-        seq=0,
-        purpose="fee_topup",
-        network=network,
-        source_address=FEE_WALLET,
-        destination_address=DEPOSIT,
-        asset="ETH",
-        token_contract=None,
-        decimals=18,
-        amount_base_units="1250000000000000",
-    )
-    sweep = transfer(network=network, depends_on=topup["id"])
-    body: dict[str, Any] = {
-        "id": new_id("ob"),
-        "object": "outgoing_batch",
-        "kind": "sweep",
-        "network": network,
-        "status": "planned",
-        "request_digest": "sha256:" + "5d" * 32,
-        "created_by": "usr_admin",
-        "created_at": "2026-12-07T18:00:00+00:00",
-        "issued_at": None,
-        "signed_at": None,
-        "canceled_at": None,
-        "transfer_count": 2,
-        "plan_summary": {
-            "network": network,
-            "kind": "sweep",
-            "addresses": 1,
-            "totals": {"USDT": "1234500000"},
-            "network_cost_base_units": "12500000000000000",
-            "network_cost_max_base_units": "20000000000000000",
-            "native_symbol": "ETH",
-            "native_price_usd": "3000",
-            "network_cost_usd": "37.5",
-            "skipped": {"dust": 3},
-            "notes": [],
-        },
-        "transfers": [topup, sweep],
-    }
-    return {**body, **overrides}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def ops_gateway() -> Iterator[OpsGateway]:
-    """The stand-in, served by uvicorn on its own thread and loop (a separate service)."""
-    state = OpsGateway()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(ops_app(state), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        threading.Event().wait(0.025)
-    assert server.started, "the ops API stand-in did not start"
-    state.url = f"http://127.0.0.1:{port}"
-    yield state
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def dashboard_config(
-    dashboard_config: DashboardConfig, ops_gateway: OpsGateway, request: pytest.FixtureRequest
-) -> DashboardConfig:
-    """The suite's config pointed at the stand-in, with its ops token (a test overrides
-    with `@pytest.mark.parametrize("dashboard_config", [{…}], indirect=True)`)."""
-    values: dict[str, Any] = {
-        "gateway_url": ops_gateway.url,
-        "gateway_ops_token": SecretStr(OPS_TOKEN),
-    }
-    values.update(getattr(request, "param", {}))
-    return dashboard_config.model_copy(update=values)
-
-
-@pytest.fixture
-async def admin(signed_in: SignedIn) -> httpx.AsyncClient:
-    return await signed_in("admin")
-
-
-@pytest.fixture
-async def viewer(signed_in: SignedIn) -> httpx.AsyncClient:
-    return await signed_in("viewer")
-
-
-def form_fields(html: str, action: str) -> dict[str, str]:
-    """The hidden fields of the form posting to `action` (as a browser would send them)."""
-    start = html.index(f'action="{action}"')
-    form = html[start : html.index("</form>", start)]
-    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
-
+__all__ = ["admin", "dashboard_config", "ops_gateway", "viewer"]  # the stand-in's fixtures
 
 # -- not configured, not reachable ------------------------------------------------------
 

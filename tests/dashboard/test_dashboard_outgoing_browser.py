@@ -1,11 +1,13 @@
 """The Outgoing page in headless Chromium: the dashboard served over HTTP on a local port,
-acting through the ops API stand-in of test_dashboard_outgoing.py (a real HTTP server).
+acting through the ops API stand-in of ops_standin.py (a real HTTP server).
 
 An admin plans a sweep, downloads the signing request (the browser saves
 `<batch>.request.json` with the gateway's exact bytes), uploads the signed file through
 the file input, and cancels a batch only after saying yes to the confirmation; a viewer
-sees the rounds and no form. No page loads anything from elsewhere, raises a script
-error or trips the Content-Security-Policy. Screenshots go to test-artifacts/browser/.
+sees the rounds and no form. On "Refunds and payouts" an admin approves (after the
+confirmation) and plans a refund into a round; a viewer sees them and no form. No page
+loads anything from elsewhere, raises a script error or trips the Content-Security-Policy.
+Screenshots go to test-artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from tests.dashboard.conftest import UserFactory
-from tests.dashboard.support import PASSWORD
-from tests.dashboard.test_dashboard_outgoing import (
+from tests.dashboard.ops_standin import (
     TX_HASH,
     OpsGateway,
     dashboard_config,
     free_port,
     ops_gateway,
 )
+from tests.dashboard.support import PASSWORD
 from tests.fixtures.browser import BrowserPage, OpenPage
 
 pytestmark = [pytest.mark.slow]
@@ -145,4 +147,47 @@ async def test_a_viewer_sees_rounds_and_no_form_in_the_browser(
     await page.page.wait_for_url(f"{dashboard_url}/outgoing/{shown['id']}")
     assert await page.page.locator("form[action^='/outgoing']").count() == 0
     assert await page.page.is_visible("text=Awaiting signature")
+    assert_stayed_local(page)
+
+
+async def test_an_admin_approves_and_plans_a_refund_in_the_browser(
+    dashboard_url: str, open_page: OpenPage, user_factory: UserFactory, ops_gateway: OpsGateway
+) -> None:
+    refund = ops_gateway.add_disbursement("refund", network="tron", requires_approval=True)
+    refund["approvals"] = [{"by": "usr_another_admin", "at": "2026-12-07T18:40:00+00:00"}]
+    page = await signed_in_page(dashboard_url, open_page, user_factory, "admin")
+    async with page.page.expect_navigation():
+        await page.page.click("a[href='/outgoing/disbursements']")
+    assert await page.page.is_visible("text=1 of 2")
+    await page.screenshots("dashboard-disbursements")
+
+    async def accept(dialog: object) -> None:
+        await dialog.accept()  # type: ignore[attr-defined]
+
+    page.page.on("dialog", accept)  # Approve asks first
+    async with page.page.expect_navigation():
+        await page.page.click(f"[data-disbursement-id='{refund['id']}'] button:has-text('Approve')")
+    assert await page.page.is_visible("text=two admins approved")
+    assert await page.page.is_visible("text=2 of 2")
+    assert refund["approved"] is True
+
+    await page.page.select_option("#disbursement-network", "tron")
+    async with page.page.expect_navigation():
+        await page.page.click("text=Plan refunds and payouts now")
+    [planned] = ops_gateway.batches
+    assert page.page.url == (
+        f"{dashboard_url}/outgoing/{planned['id']}?notice=disbursements_planned"
+    )
+    assert await page.page.is_visible("text=Download signing request")
+    assert_stayed_local(page)
+
+
+async def test_a_viewer_sees_refunds_and_payouts_and_no_form_in_the_browser(
+    dashboard_url: str, open_page: OpenPage, user_factory: UserFactory, ops_gateway: OpsGateway
+) -> None:
+    shown = ops_gateway.add_disbursement("payout", requires_approval=True)
+    page = await signed_in_page(dashboard_url, open_page, user_factory, "viewer")
+    await page.page.goto(f"{dashboard_url}/outgoing/disbursements")
+    assert await page.page.is_visible(f"[data-disbursement-id='{shown['id']}']")
+    assert await page.page.locator("form[method='post'][action^='/outgoing']").count() == 0
     assert_stayed_local(page)

@@ -19,6 +19,7 @@ from stablegate_common.lifecycle import ServiceRunner
 from stablegate_common.metrics import service_info
 from stablegate_dashboard import errors
 from stablegate_dashboard.chain_heads import consumers as chain_heads
+from stablegate_dashboard.disbursements import pages as disbursement_pages
 from stablegate_dashboard.gateway_api import GatewayApi, GatewayOpsApi
 from stablegate_dashboard.intents import api as intents_api
 from stablegate_dashboard.intents import consumers as intents
@@ -61,6 +62,7 @@ PAGE_ROUTERS = (
     intent_pages.router,
     transfer_pages.router,
     wallet_pages.router,
+    disbursement_pages.router,  # before outgoing's: /outgoing/{batch_id} would match its path
     outgoing_pages.router,
     reconciliation_pages.router,
     webhook_pages.router,

@@ -1,6 +1,7 @@
 """The gateway's HTTP APIs as the dashboard uses them to act and to read what no event
 carries: the public API (webhook endpoints and their delivery log, intent cancels) and
-the ops API under /ops/v1 (funds out: signing rounds), each with its own credential.
+the ops API under /ops/v1 (funds out: signing rounds, refunds and payouts), each with its
+own credential.
 
 The public API is authenticated with `DASHBOARD_GATEWAY_API_KEY` (see settings.py for
 what that key can reach), the ops API with `DASHBOARD_GATEWAY_OPS_TOKEN`, the gateway's
@@ -168,6 +169,7 @@ class GatewayOpsApi(_BearerClient):
         json: Any = None,
         content: bytes | None = None,
         idempotency_key: str | None = None,
+        actor: str | None = None,
     ) -> httpx.Response:
         if not self.configured:
             raise GatewayUnavailable(
@@ -179,6 +181,8 @@ class GatewayOpsApi(_BearerClient):
             headers["Idempotency-Key"] = idempotency_key
         if content is not None:
             headers["Content-Type"] = "application/json"
+        if actor is not None:
+            headers["Ops-Actor"] = actor
         try:
             return await self._http().request(
                 method, path, params=params, json=json, content=content, headers=headers
@@ -225,3 +229,33 @@ class GatewayOpsApi(_BearerClient):
     async def cancel_batch(self, batch_id: str, *, idempotency_key: str) -> dict[str, Any]:
         path = f"/ops/v1/outgoing/batches/{batch_id}/cancel"
         return _body(await self._send("POST", path, idempotency_key=idempotency_key), path)
+
+    async def list_disbursements(
+        self, *, limit: int, status: str | None = None, network: str | None = None
+    ) -> dict[str, Any]:
+        """Refunds and payouts of every merchant, newest first (`/ops/v1/disbursements`)."""
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        if network:
+            params["network"] = network
+        path = "/ops/v1/disbursements"
+        return _body(await self._send("GET", path, params=params), path)
+
+    async def plan_disbursements(
+        self, network: str | None, *, idempotency_key: str
+    ) -> dict[str, Any]:
+        """The pending, approved refunds and payouts planned now: the batches made."""
+        path = "/ops/v1/disbursements/plan"
+        response = await self._send(
+            "POST", path, json={"network": network}, idempotency_key=idempotency_key
+        )
+        return _body(response, path)
+
+    async def approve_disbursement(
+        self, disbursement_id: str, *, actor: str, idempotency_key: str
+    ) -> dict[str, Any]:
+        """One admin's approval (`actor`: their user id); the gateway wants two different."""
+        path = f"/ops/v1/disbursements/{disbursement_id}/approve"
+        response = await self._send("POST", path, idempotency_key=idempotency_key, actor=actor)
+        return _body(response, path)

@@ -47,6 +47,14 @@ async def get(session: AsyncSession, intent_id: str) -> IntentView | None:
     return await session.get(IntentView, intent_id)
 
 
+async def known_ids(session: AsyncSession, intent_ids: Sequence[str]) -> set[str]:
+    """Which of these intents the read model holds (so their page exists)."""
+    if not intent_ids:
+        return set()
+    found = await session.scalars(select(IntentView.id).where(IntentView.id.in_(intent_ids)))
+    return set(found)
+
+
 async def timeline(session: AsyncSession, intent_id: str) -> Sequence[IntentEventView]:
     return (
         await session.scalars(

@@ -1,4 +1,4 @@
-"""`/outgoing`: the signing rounds of funds out (sweeps now; refunds and payouts next).
+"""`/outgoing`: the signing rounds of funds out (sweeps, refunds and payouts).
 
 Everything is read from and done through the gateway's ops API; the dashboard keeps no
 copy. Viewers see the rounds; only admins plan, download a signing request, upload the
@@ -35,7 +35,7 @@ SIGNED_FIELD = "signed_file"
 router = APIRouter(include_in_schema=False)
 
 
-def _problem(exc: DomainError) -> str:
+def ops_problem(exc: DomainError) -> str:
     """What to tell an operator when the ops API cannot be read."""
     if isinstance(exc, GatewayRefused) and exc.status == 404:
         return (
@@ -50,13 +50,33 @@ def _problem(exc: DomainError) -> str:
     return exc.message
 
 
+def chosen_network(ctx: DashboardContext, form: Any) -> str | None:
+    """The network a plan form names, or None for every network."""
+    network = str(form.get("network") or "") or None
+    if network is not None and network not in ctx.registry.names():
+        raise InvalidRequest(
+            f"network must be one of: {', '.join(ctx.registry.names())} (or empty for all)",
+            param="network",
+        )
+    return network
+
+
+def batches_made(planned: dict[str, Any]) -> list[dict[str, Any]]:
+    """The batches a plan call answered with (a list, or one batch on its own)."""
+    data = planned.get("data")
+    batches = [b for b in data if isinstance(b, dict)] if isinstance(data, list) else []
+    if not batches and is_batch_id(str(planned.get("id", ""))):
+        batches = [planned]
+    return batches
+
+
 def _batch_id(batch_id: str) -> str:
     if not is_batch_id(batch_id):
         raise NotFound(f"No such outgoing batch: {batch_id!r}", param="id")
     return batch_id
 
 
-def _action_key(form: Any, action: str) -> str:
+def form_action_key(form: Any, action: str) -> str:
     key = str(form.get("action_key") or secrets.token_urlsafe(16))[:64]
     return f"dashboard-outgoing-{action}-{key}"
 
@@ -79,7 +99,7 @@ async def _list_page(
             batches = [batch_view(b, ctx.registry) for b in (data or []) if isinstance(b, dict)]
             has_more = bool(listed.get("has_more"))
         except DomainError as exc:
-            problem = _problem(exc)
+            problem = ops_problem(exc)
     return ctx.pages.render(
         request,
         "outgoing.html",
@@ -111,9 +131,9 @@ async def _batch_page(
     except GatewayRefused as exc:
         if exc.code == "resource_missing":
             raise NotFound(f"No such outgoing batch: {batch_id!r}", param="id") from exc
-        return await _list_page(ctx, request, action_error=_problem(exc), status_code=502)
+        return await _list_page(ctx, request, action_error=ops_problem(exc), status_code=502)
     except GatewayUnavailable as exc:
-        return await _list_page(ctx, request, action_error=_problem(exc), status_code=503)
+        return await _list_page(ctx, request, action_error=ops_problem(exc), status_code=503)
     return ctx.pages.render(
         request,
         "outgoing_batch.html",
@@ -140,7 +160,7 @@ async def _refused(
         extra={"action": action, "batch": batch_id, "user": principal.user_id, "code": exc.code},
     )
     status = 503 if isinstance(exc, GatewayUnavailable) else 422
-    message = f"The gateway refused: {exc.message}" if status == 422 else _problem(exc)
+    message = f"The gateway refused: {exc.message}" if status == 422 else ops_problem(exc)
     if batch_id is not None:
         return await _batch_page(ctx, request, batch_id, action_error=message, status_code=status)
     return await _list_page(ctx, request, action_error=message, status_code=status)
@@ -162,20 +182,12 @@ async def batch_page(ctx: Ctx, request: Request, user: User, batch_id: str) -> R
 @router.post("/outgoing/sweeps")
 async def plan_sweep(ctx: Ctx, request: Request, principal: Admin) -> Response:
     form = await request.form()
-    network = str(form.get("network") or "") or None
-    if network is not None and network not in ctx.registry.names():
-        raise InvalidRequest(
-            f"network must be one of: {', '.join(ctx.registry.names())} (or empty for all)",
-            param="network",
-        )
+    network = chosen_network(ctx, form)
     try:
-        planned = await ctx.ops.plan_sweeps(network, idempotency_key=_action_key(form, "sweep"))
+        planned = await ctx.ops.plan_sweeps(network, idempotency_key=form_action_key(form, "sweep"))
     except (GatewayRefused, GatewayUnavailable) as exc:
         return await _refused(ctx, request, principal, exc, action="plan_sweep", batch_id=None)
-    data = planned.get("data")
-    batches = [b for b in data if isinstance(b, dict)] if isinstance(data, list) else []
-    if not batches and is_batch_id(str(planned.get("id", ""))):
-        batches = [planned]
+    batches = batches_made(planned)
     log.info(
         "sweep planned from the dashboard",
         extra={"network": network, "batches": len(batches), "user": principal.user_id},
@@ -193,7 +205,7 @@ async def download_request(ctx: Ctx, request: Request, principal: Admin, batch_i
     form = await request.form()
     try:
         document = await ctx.ops.issue_request(
-            batch_id, idempotency_key=_action_key(form, f"issue-{batch_id}")
+            batch_id, idempotency_key=form_action_key(form, f"issue-{batch_id}")
         )
     except (GatewayRefused, GatewayUnavailable) as exc:
         return await _refused(ctx, request, principal, exc, action="issue", batch_id=batch_id)
@@ -229,7 +241,9 @@ async def upload_signed(ctx: Ctx, request: Request, principal: Admin) -> Respons
             )
         return await _list_page(ctx, request, action_error=problem, status_code=400)
     try:
-        accepted = await ctx.ops.submit_signed(signed, idempotency_key=_action_key(form, "signed"))
+        accepted = await ctx.ops.submit_signed(
+            signed, idempotency_key=form_action_key(form, "signed")
+        )
     except (GatewayRefused, GatewayUnavailable) as exc:
         return await _refused(ctx, request, principal, exc, action="upload", batch_id=from_batch)
     batch_id = str(accepted.get("id") or "")
@@ -247,7 +261,7 @@ async def cancel_batch(ctx: Ctx, request: Request, principal: Admin, batch_id: s
     form = await request.form()
     try:
         await ctx.ops.cancel_batch(
-            batch_id, idempotency_key=_action_key(form, f"cancel-{batch_id}")
+            batch_id, idempotency_key=form_action_key(form, f"cancel-{batch_id}")
         )
     except (GatewayRefused, GatewayUnavailable) as exc:
         return await _refused(ctx, request, principal, exc, action="cancel", batch_id=batch_id)

@@ -14,6 +14,14 @@ async def by_email(session: AsyncSession, email: str) -> OpsUser | None:
     return await session.scalar(select(OpsUser).where(OpsUser.email == email))
 
 
+async def emails_of(session: AsyncSession, user_ids: list[str]) -> dict[str, str]:
+    """The email of each of these ops users that exists, by user id."""
+    if not user_ids:
+        return {}
+    found = await session.execute(select(OpsUser.id, OpsUser.email).where(OpsUser.id.in_(user_ids)))
+    return {user_id: email for user_id, email in found.all()}
+
+
 async def live_session(
     session: AsyncSession, session_id: str, user_id: str, now: datetime
 ) -> tuple[OpsSession, OpsUser] | None:

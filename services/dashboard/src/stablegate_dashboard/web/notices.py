@@ -23,6 +23,14 @@ NOTICES = {
     "round is still in flight on the network.",
     "signed_accepted": "The signed file was accepted: every transaction matched the request. "
     "They are broadcast in order as their dependencies are mined.",
+    "disbursements_planned": "Refunds and payouts were planned into a signing round. Check "
+    "it, then download its signing request and sign it with stablegate-signer.",
+    "disbursements_nothing": "Nothing was planned: no pending refund or payout is approved "
+    "and ready, or a signing round is still in flight on the network.",
+    "approval_recorded": "Your approval was recorded. A second admin must approve before it "
+    "can be planned.",
+    "approval_complete": "Your approval was recorded: two admins approved, so it is planned "
+    "with the next round.",
     "batch_canceled": "The batch was canceled: none of its transfers not yet broadcast will be.",
 }
 FAILURES = {

@@ -61,6 +61,7 @@ STATUS_TONES = {
     "signed": "info",
     "broadcast": "info",
     "broadcasting": "info",
+    "processing": "info",
     "replaced": "light",
     "admin": "primary",
     "viewer": "secondary",

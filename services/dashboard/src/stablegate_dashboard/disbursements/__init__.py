@@ -1,0 +1,1 @@
+"""Refunds and payouts as operators see and approve them (through the gateway)."""
