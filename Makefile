@@ -45,7 +45,7 @@ devnet-stop:
 # Every tool the suite needs is checked (and installed where it can be) before pytest starts.
 test: install
 	@$(BOOTSTRAP) tools test
-	@$(BOOTSTRAP) services -- $(UV) run pytest $(PYTEST_ARGS)
+	@$(BOOTSTRAP) services -- $(UV) run python scripts/run_tests.py $(PYTEST_ARGS)
 
 test-fast: install
 	@$(BOOTSTRAP) tools test

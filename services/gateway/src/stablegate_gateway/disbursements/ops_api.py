@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stablegate_common.core.errors import InvalidRequest
 from stablegate_gateway.api.dependencies import Context
@@ -22,6 +23,7 @@ from stablegate_gateway.disbursements.models import Disbursement
 from stablegate_gateway.disbursements.planning import plan_disbursements
 from stablegate_gateway.disbursements.presenter import present_disbursement
 from stablegate_gateway.outgoing.api import Operator, present_batches
+from stablegate_gateway.outgoing.models import OutgoingTransfer
 
 router = APIRouter(
     prefix="/ops/v1/disbursements", tags=["Ops: refunds and payouts"], include_in_schema=False
@@ -35,12 +37,13 @@ class PlanRequest(BaseModel):
     network: str | None = None
 
 
-def present_for_ops(d: Disbursement) -> dict[str, Any]:
+def present_for_ops(d: Disbursement, batches: dict[str, str]) -> dict[str, Any]:
     body = present_disbursement(d)
     body |= {
         "merchant": d.merchant_id,
         "payment_intent": d.payment_intent_id,
         "transfer_id": d.transfer_id,
+        "batch_id": batches.get(d.transfer_id or ""),
         "approved": service.approved(d),
         "approvals": [dict(a) for a in d.approvals or []],
     }
@@ -62,16 +65,35 @@ async def list_disbursements(
         query = query.where(Disbursement.network == ctx.registry.network(network).name)
     async with ctx.db.sessions() as session:
         rows = list(await session.scalars(query))
-    data = [present_for_ops(d) for d in rows]
+        batches = await _batches(session, [d.transfer_id for d in rows if d.transfer_id])
+    data = [present_for_ops(d, batches) for d in rows]
     return JSONResponse({"object": "list", "data": data, "has_more": False, "url": router.prefix})
 
 
+async def _batches(session: AsyncSession, transfer_ids: list[str]) -> dict[str, str]:
+    if not transfer_ids:
+        return {}
+    rows = await session.execute(
+        select(OutgoingTransfer.id, OutgoingTransfer.batch_id).where(
+            OutgoingTransfer.id.in_(transfer_ids)
+        )
+    )
+    return {transfer: batch for transfer, batch in rows.all()}
+
+
 @router.post("/plan")
-async def plan_now(ctx: Context, by: Operator, body: PlanRequest) -> JSONResponse:
+async def plan_now(
+    ctx: Context,
+    by: Operator,
+    body: PlanRequest,
+    actor: Annotated[str | None, Header(alias="Ops-Actor")] = None,
+) -> JSONResponse:
     """Plan the pending refunds and payouts now: the batches made (none when nothing is
-    pending and approved, or a round of that network is unfinished)."""
+    pending and approved, or a round of that network is unfinished). `Ops-Actor`, when
+    sent, is recorded as who planned them."""
+    who = actor if actor is not None and _valid_actor(actor) else by
     async with ctx.db.transaction() as session:
-        batches = await plan_disbursements(session, ctx, body.network, by)
+        batches = await plan_disbursements(session, ctx, body.network, who)
         data = await present_batches(session, batches)
     return JSONResponse(
         {"object": "list", "data": data, "has_more": False, "url": f"{router.prefix}/plan"}
@@ -93,7 +115,7 @@ async def approve(
         )
     async with ctx.db.transaction() as session:
         found = await service.approve(session, ctx, disbursement_id, by=actor)
-        body = present_for_ops(found)
+        body = present_for_ops(found, await _batches(session, [found.transfer_id or ""]))
     return JSONResponse(body)
 
 
