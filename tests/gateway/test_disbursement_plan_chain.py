@@ -173,11 +173,15 @@ async def test_refunds_from_their_deposit_address_or_the_payout_wallet_and_a_pay
     # Ops cancel the round before it is signed: both refunds are planned again.
     async with ctx.db.transaction() as session:
         await repository.cancel_batch(session, batch.id, by="ops")
-    for refund_id in (from_deposit.id, from_wallet.id):
+    for refund_id, source in ((from_deposit.id, one), (from_wallet.id, two)):
         again = await row(ctx, refund_id)
-        assert (again.status, again.transfer_id, again.source) == ("pending", None, None)
+        assert (again.status, again.transfer_id) == ("pending", None)
+        assert again.source_address == source.source_address  # pinned for the re-plan
     (second,) = await plan(ctx)
     assert second.kind == "refund"
+    replanned = {t.reference: t.source_address for t in await transfers_of(ctx, second.id)}
+    assert replanned[from_deposit.id] == held.deposit_address
+    assert replanned[from_wallet.id] == payout_wallet.lower()
 
     # The merchant cancels one while its round is only planned: the round goes, the other
     # refund waits for the next.

@@ -120,9 +120,10 @@ def _check_one_live(disbursement: Disbursement, carriers: list[OutgoingTransfer]
 
 
 def _detach(disbursement: Disbursement) -> None:
-    """Nothing of it can be mined any more: the next round plans it from scratch."""
+    """Nothing of it should be mined any more: the next round plans it again, from the
+    same source (`source_address` is kept: `planning` pins it). Should a given-up
+    transaction come back all the same (a reorg past the trusted depth), both spend one
+    address's funds, and the second reverts where they do not cover both."""
     disbursement.transfer_id = None
     disbursement.tx_hash = None
-    disbursement.source = None
-    disbursement.source_address = None
     disbursement.network_fee_base_units = None

@@ -42,7 +42,7 @@ from stablegate_gateway.disbursements.states import DisbursementStatus
 from stablegate_gateway.intents.models import PaymentIntent
 from stablegate_gateway.outgoing import repository
 from stablegate_gateway.outgoing.chain_quotes import DepositSource, EvmQuotes, TronQuotes
-from stablegate_gateway.outgoing.models import OutgoingBatch
+from stablegate_gateway.outgoing.models import OutgoingBatch, OutgoingTransfer
 from stablegate_gateway.outgoing.planner import (
     Move,
     SweepPlan,
@@ -61,6 +61,7 @@ MAX_PER_ROUND = 200
 PAYOUT_CANDIDATES = 20  # deposit addresses a payout may be paid from, largest first
 DEPOSIT = "deposit_address"
 PAYOUT_WALLET = "payout_wallet"
+PINNED = "#pinned"  # found[...] key suffix: the source a re-plan must use
 
 
 class DisbursementsNotConfigured(InvalidRequest):
@@ -93,6 +94,10 @@ async def plan_disbursements(
             continue
         try:
             batch = await _plan_network(session, ctx, ctx.registry.network(name), by)
+        except repository.SigningRoundInFlight:
+            if network is not None:
+                raise
+            continue  # another planner took the network a moment ago: its round stands
         except ChainError as exc:
             if network is not None:
                 raise
@@ -232,6 +237,17 @@ async def _sources(
     if wallet is not None:
         address = wallet.address.lower() if net.family == "evm" else wallet.address
         found[PAYOUT_WALLET] = DepositSource(address, wallet.path)
+    pinned = [d for d in waiting if d.source_address is not None]
+    if pinned:
+        # Planned before and given up: again from the address its last transfer spent.
+        rows = await session.execute(
+            select(OutgoingTransfer.reference, OutgoingTransfer.source_address,
+                   OutgoingTransfer.source_path)
+            .where(OutgoingTransfer.reference.in_([d.id for d in pinned]))
+            .order_by(OutgoingTransfer.created_at)
+        )  # fmt: skip
+        for reference, address, path in rows.all():
+            found[f"{reference}{PINNED}"] = DepositSource(address, path)
     return found
 
 
@@ -244,6 +260,12 @@ def _assign(
     chosen: dict[str, _Source] = {}
     for d in waiting:
         candidates = []
+        pinned = found.get(f"{d.id}{PINNED}")
+        if pinned is not None:
+            if pinned.address in facts:
+                candidates.append(facts[pinned.address])
+            _take(d, candidates, chosen)
+            continue
         own = found.get(d.id)
         if own is not None and own.address in facts:
             candidates.append(facts[own.address])
@@ -254,17 +276,21 @@ def _assign(
             rank += 1
         if PAYOUT_WALLET in found and found[PAYOUT_WALLET].address in facts:
             candidates.append(facts[found[PAYOUT_WALLET].address])
-        for source in candidates:
-            if source.balances.get(d.asset, 0) >= d.amount_base_units:
-                source.balances[d.asset] -= d.amount_base_units
-                chosen[d.id] = source
-                break
-        else:
-            log.info(
-                "disbursement left pending: no source holds it",
-                extra={"disbursement": d.id, "network": d.network, "asset": d.asset},
-            )
+        _take(d, candidates, chosen)
     return chosen
+
+
+def _take(d: Disbursement, candidates: list[_Source], chosen: dict[str, _Source]) -> None:
+    """The first candidate that still covers `d`, its balance taken down by it."""
+    for source in candidates:
+        if source.balances.get(d.asset, 0) >= d.amount_base_units:
+            source.balances[d.asset] -= d.amount_base_units
+            chosen[d.id] = source
+            return
+    log.info(
+        "disbursement left pending: no source holds it",
+        extra={"disbursement": d.id, "network": d.network, "asset": d.asset},
+    )
 
 
 async def _read_and_plan(

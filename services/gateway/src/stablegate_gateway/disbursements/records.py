@@ -6,6 +6,7 @@ object but are not events (DESIGN.md §3 lists the four)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import inspect
@@ -17,6 +18,8 @@ from stablegate_gateway.disbursements.states import COMMITTED, DisbursementStatu
 from stablegate_gateway.events.records import store_merchant_event
 from stablegate_gateway.intents.models import PaymentIntent
 from stablegate_gateway.webhooks.service import enqueue_deliveries
+
+log = logging.getLogger(__name__)
 
 EVENT_STATUSES = frozenset(
     {DisbursementStatus.SUCCEEDED, DisbursementStatus.FAILED, DisbursementStatus.CANCELED}
@@ -73,6 +76,13 @@ async def change_status(
             )
             assert intent is not None
             intent.amount_refunded_base_units += delta * disbursement.amount_base_units
+            if intent.amount_refunded_base_units > intent.amount_confirmed_base_units:
+                # A refund given up came back (a reorg past the trusted depth) after its
+                # amount was refunded again, or the payment itself was reorged away.
+                log.error(
+                    "refunds of an intent exceed what it received",
+                    extra={"intent": intent.id, "refund": disbursement.id},
+                )
     disbursement.status = status.value
     if reason is not None:
         disbursement.failure_reason = reason

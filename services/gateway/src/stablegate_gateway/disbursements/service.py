@@ -30,7 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stablegate_common.core.assets import Asset, Network
 from stablegate_common.core.errors import InvalidRequest, InvalidState, NotFound
 from stablegate_common.core.ids import new_id
-from stablegate_common.core.money import format_amount, parse_amount, to_base_units
+from stablegate_common.core.money import (
+    format_amount,
+    from_base_units,
+    parse_amount,
+    to_base_units,
+)
 from stablegate_gateway.api.pagination import Page, PageParams, paginate
 from stablegate_gateway.balances.models import Balance
 from stablegate_gateway.context import GatewayContext
@@ -208,7 +213,8 @@ async def _new(
         description=description,
         metadata_=dict(metadata),
         fee_payer="merchant",
-        requires_approval=amount > to_base_units(limit, asset.decimals),
+        # Compared as amounts: a limit finer than the asset's decimals is no error.
+        requires_approval=from_base_units(amount, asset.decimals) > limit,
         approvals=[],
         created_by=key_id,
         version=1,
