@@ -240,13 +240,13 @@ async def _sources(
     pinned = [d for d in waiting if d.source_address is not None]
     if pinned:
         # Planned before and given up: again from the address its last transfer spent.
-        rows = await session.execute(
+        spent = await session.execute(
             select(OutgoingTransfer.reference, OutgoingTransfer.source_address,
                    OutgoingTransfer.source_path)
             .where(OutgoingTransfer.reference.in_([d.id for d in pinned]))
             .order_by(OutgoingTransfer.created_at)
         )  # fmt: skip
-        for reference, address, path in rows.all():
+        for reference, address, path in spent.all():
             found[f"{reference}{PINNED}"] = DepositSource(address, path)
     return found
 
