@@ -165,12 +165,13 @@ def test_every_funds_out_setting_is_wired_in_compose_and_kubernetes() -> None:
     """Each funds-out setting the code reads is in the base ConfigMap, or (node URLs,
     which may carry API keys) the gateway's Secret; the ops token reaches the gateway
     and the dashboard from one Secret key in Kubernetes and one anchor in Compose."""
+    from stablegate_gateway.disbursements.config import DisbursementSettings
     from stablegate_gateway.outgoing.config import OutgoingSettings
     from stablegate_gateway.outgoing.sweep_config import SweepSettings
 
     names = {
         f"GATEWAY_{field.upper()}"
-        for cls in (OutgoingSettings, SweepSettings)
+        for cls in (OutgoingSettings, SweepSettings, DisbursementSettings)
         for field in cls.model_fields
     }
     assert "GATEWAY_TREASURY_ADDRESS_TRON" in names
@@ -191,9 +192,9 @@ def test_every_funds_out_setting_is_wired_in_compose_and_kubernetes() -> None:
     # Empty by default: no network is swept until the operator names its treasury.
     for network in ("ETHEREUM", "BSC", "TRON"):
         assert config[f"GATEWAY_TREASURY_ADDRESS_{network}"] == ""
-    OutgoingSettings.model_validate(
-        {k.removeprefix("GATEWAY_").lower(): v for k, v in config.items() if k in names}
-    )
+    fields = {k.removeprefix("GATEWAY_").lower(): v for k, v in config.items() if k in names}
+    OutgoingSettings.model_validate(fields)
+    DisbursementSettings.model_validate(fields)
 
     ops_ref = {"name": "stablegate-ops", "key": "token", "optional": True}
     gateway = _container_env("gateway.yaml")["GATEWAY_OPS_TOKEN"]
