@@ -279,12 +279,19 @@ async def _drop_bus(rabbitmq_url: str, exchange: str) -> bool:
     return queues is not None
 
 
+SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+
+
 def _queues_named(prefix: str) -> list[str] | None:
     """Queue names starting with `prefix`; None without rabbitmqctl to list them."""
-    if shutil.which("rabbitmqctl") is None:
+    # Debian puts it in /usr/sbin, which a minimal PATH (CI's `env -i`) leaves out: then
+    # every suite's queues were left behind, hundreds a run, until the broker choked.
+    search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN])
+    rabbitmqctl = shutil.which("rabbitmqctl", path=search)
+    if rabbitmqctl is None:
         return None
     out = subprocess.run(
-        ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
+        [rabbitmqctl, "list_queues", "-q", "--no-table-headers", "name"],
         capture_output=True,
         text=True,
         check=False,
