@@ -376,6 +376,23 @@ def _moves(
     return moves
 
 
+def _to_estimate(
+    waiting: Sequence[Disbursement], chosen: dict[str, _Source]
+) -> tuple[list[Disbursement], list[tuple[str, str, str, int]]]:
+    """The disbursements a source was found for, and the token transfer (source, contract,
+    destination, amount) of each, for the node to estimate."""
+    ordered = [d for d in waiting if d.id in chosen]
+    transfers = [
+        (chosen[d.id].source.address, d.token_contract, d.destination_address, d.amount_base_units)
+        for d in ordered
+    ]
+    return ordered, transfers
+
+
+def _by_id(ordered: Sequence[Disbursement], answers: Sequence[int | str]) -> dict[str, int | str]:
+    return {d.id: answer for d, answer in zip(ordered, answers, strict=True)}
+
+
 def _planned_kinds(plan: SweepPlan, chosen: dict[str, _Source]) -> dict[str, str]:
     planned = {t.reference for t in plan.transfers if t.reference is not None}
     return {d: s.kind for d, s in chosen.items() if d in planned}
@@ -405,30 +422,19 @@ async def _plan_evm(
         deposits, _ = await evm.deposits(
             list(unique), list(net.assets), None, confirmed_block=confirmed
         )
-        facts = _facts(deposits, found)
-        chosen = _assign(waiting, found, facts)
-        ordered = [d for d in waiting if d.id in chosen]
-        answers = await evm.transfer_estimates(
-            [
-                (
-                    chosen[d.id].source.address,
-                    d.token_contract,
-                    d.destination_address,
-                    d.amount_base_units,
-                )
-                for d in ordered
-            ]
-        )
+        chosen = _assign(waiting, found, _facts(deposits, found))
+        ordered, transfers = _to_estimate(waiting, chosen)
+        answers = await evm.transfer_estimates(transfers)
+        moves = _moves(net, kind, waiting, chosen, _by_id(ordered, answers))
         wallet = dataclasses.replace(wallet, nonce=await nonce_for(evm, floors, wallet))
-        by_address = {d.address.lower(): d for d in deposits}
-        for address in list(by_address):
-            by_address[address] = dataclasses.replace(
-                by_address[address], nonce=await nonce_for(evm, floors, by_address[address])
-            )
+        # Nonces only for the sources that move something.
+        by_address = {
+            d.address.lower(): dataclasses.replace(d, nonce=await nonce_for(evm, floors, d))
+            for d in deposits
+            if d.address.lower() in moves
+        }
     finally:
         await evm.close()
-    estimates = {d.id: a for d, a in zip(ordered, answers, strict=True)}
-    moves = _moves(net, kind, waiting, chosen, estimates)
     plan, _left = plan_evm_moves(
         kind=kind,
         sources=[(by_address[address], m) for address, m in moves.items()],
@@ -464,24 +470,12 @@ async def _plan_tron(
         fees = await tron.fees(fee_wallet.address)
         wallet = await tron.fee_wallet(fee_wallet.address, fee_wallet.path)
         deposits, _ = await tron.deposits(list(unique), list(net.assets), None)
-        facts = _facts(deposits, found)
-        chosen = _assign(waiting, found, facts)
-        ordered = [d for d in waiting if d.id in chosen]
-        answers = await tron.transfer_energies(
-            [
-                (
-                    chosen[d.id].source.address,
-                    d.token_contract,
-                    d.destination_address,
-                    d.amount_base_units,
-                )
-                for d in ordered
-            ]
-        )
+        chosen = _assign(waiting, found, _facts(deposits, found))
+        ordered, transfers = _to_estimate(waiting, chosen)
+        answers = await tron.transfer_energies(transfers)
     finally:
         await tron.close()
-    estimates = {d.id: a for d, a in zip(ordered, answers, strict=True)}
-    moves = _moves(net, kind, waiting, chosen, estimates)
+    moves = _moves(net, kind, waiting, chosen, _by_id(ordered, answers))
     by_address = {d.address: d for d in deposits}
     plan, _left = plan_tron_moves(
         kind=kind,
